@@ -1,0 +1,58 @@
+package types
+
+import (
+	"context"
+	"time"
+)
+
+// MarkState is what a progress mark says about a graph.
+type MarkState int
+
+const (
+	// MarkNone means no live mark: none was set, it was cleared, or it expired.
+	MarkNone MarkState = iota
+	// MarkInProgress means a job for the graph was queued or is running.
+	MarkInProgress
+	// MarkFailed means the last job for the graph failed; Mark.Reason says why.
+	MarkFailed
+)
+
+// String returns the state's name.
+func (s MarkState) String() string {
+	switch s {
+	case MarkInProgress:
+		return "in_progress"
+	case MarkFailed:
+		return "failed"
+	default:
+		return "none"
+	}
+}
+
+// Mark is the progress state of one graph.
+type Mark struct {
+	// State is what the mark says.
+	State MarkState
+	// Since is when the mark was set or the failure recorded.
+	Since time.Time
+	// Reason says why the graph failed, for MarkFailed.
+	Reason string
+}
+
+// Marker records which graphs are being made and which failed. Marks set by
+// Mark expire after the marker's timeout, so a crashed job cannot hold a
+// window forever.
+type Marker interface {
+	// Mark atomically sets the in-progress mark for id. Of any number of
+	// concurrent calls for the same id, exactly one succeeds; the others
+	// return ErrInProgress. A missing, expired or failed mark is replaced.
+	Mark(ctx context.Context, id string) error
+	// Unmark removes any mark for id. Removing a missing mark is not an error.
+	Unmark(ctx context.Context, id string) error
+	// Fail replaces the mark for id with a failure record carrying reason.
+	// Failure records do not expire; Mark replaces them.
+	Fail(ctx context.Context, id string, reason string) error
+	// Check returns the mark for id. An expired in-progress mark, or none,
+	// is reported as MarkNone with a nil error.
+	Check(ctx context.Context, id string) (Mark, error)
+}
