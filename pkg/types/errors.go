@@ -23,6 +23,9 @@ var (
 	// ErrDigestTooLarge is returned when a digest is larger than the configured
 	// limit.
 	ErrDigestTooLarge = errors.New("digest too large")
+	// ErrQueueFull is returned (wrapped) by a queuer that cannot take another
+	// job now; the API answers 503 with Retry-After.
+	ErrQueueFull = errors.New("job queue is full")
 	// ErrNoSource is returned by a digester that has nowhere to read flow logs
 	// from.
 	ErrNoSource = errors.New("no flow log source configured")

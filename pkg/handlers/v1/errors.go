@@ -1,0 +1,142 @@
+package v1
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+)
+
+// Log event names, the same as the original service's structured logs.
+const (
+	EventDependencyFailure = "dependency-failure"
+	EventInvalidInput      = "invalid-input"
+	EventNotFound          = "not-found"
+	EventConflict          = "conflict"
+	EventGraphFailed       = "graph-failed"
+	EventJobDone           = "job-done"
+	EventJobFailed         = "job-failed"
+)
+
+// Dependency names carried by dependency-failure events.
+const (
+	DependencyStorage  = "storage"
+	DependencyMarker   = "marker"
+	DependencyQueuer   = "queuer"
+	DependencyDigester = "digester"
+	DependencyGrapher  = "grapher"
+)
+
+// Stats is the part of a metrics client the handlers use.
+type Stats interface {
+	Count(name string, value int64, tags ...string)
+	Timing(name string, d time.Duration, tags ...string)
+}
+
+type nopStats struct{}
+
+func (nopStats) Count(string, int64, ...string)          {}
+func (nopStats) Timing(string, time.Duration, ...string) {}
+
+// httpError is an error with the status and public message it maps to.
+type httpError struct {
+	status int
+	msg    string
+	event  string
+	dep    string
+	err    error
+}
+
+func (e *httpError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *httpError) Unwrap() error { return e.err }
+
+// dependencyError reports that dep failed; the client sees a 500 naming the
+// dependency, the log gets the cause.
+func dependencyError(dep string, err error) error {
+	return &httpError{status: http.StatusInternalServerError, msg: dep + " dependency failed", event: EventDependencyFailure, dep: dep, err: err}
+}
+
+// conflict reports a 409 with a message meant for the client.
+func conflict(msg string) error {
+	return &httpError{status: http.StatusConflict, msg: msg, event: EventConflict}
+}
+
+type errorBody struct {
+	Message string `json:"message"`
+}
+
+// writeError is the one place errors become responses. 5xx are logged at
+// error level, 4xx at info, each once.
+func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	status, msg, event, dep := classify(err)
+	attrs := []any{slog.String("event", event), slog.Int("status", status), slog.String("reason", err.Error())}
+	if dep != "" {
+		attrs = append(attrs, slog.String("dependency", dep))
+	}
+	if status >= 500 {
+		logger.ErrorContext(r.Context(), "request failed", attrs...)
+	} else {
+		logger.InfoContext(r.Context(), "request refused", attrs...)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	writeJSON(w, status, errorBody{Message: msg})
+}
+
+func classify(err error) (status int, msg, event, dep string) {
+	var he *httpError
+	var fe *types.FailedError
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.msg, he.event, he.dep
+	case errors.As(err, &fe):
+		return http.StatusFailedDependency, fe.Error(), EventGraphFailed, ""
+	case errors.Is(err, types.ErrInvalidInput):
+		return http.StatusBadRequest, err.Error(), EventInvalidInput, ""
+	case errors.Is(err, types.ErrNotFound):
+		return http.StatusNotFound, err.Error(), EventNotFound, ""
+	case errors.Is(err, types.ErrQueueFull):
+		return http.StatusServiceUnavailable, "too many graph jobs are waiting; try again later", EventDependencyFailure, DependencyQueuer
+	case errors.Is(err, types.ErrMalformedDigest), errors.Is(err, types.ErrDigestTooLarge), types.IsPermanent(err):
+		return http.StatusUnprocessableEntity, err.Error(), EventJobFailed, ""
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "request was cancelled before it completed", EventDependencyFailure, ""
+	default:
+		return http.StatusInternalServerError, "internal error", EventDependencyFailure, ""
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// NotFound answers unknown routes with a JSON 404.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, errorBody{Message: "no route for " + r.Method + " " + truncate(r.URL.Path, 128)})
+}
+
+// MethodNotAllowed answers a known route asked with the wrong method.
+func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusMethodNotAllowed, errorBody{Message: "method " + truncate(r.Method, 16) + " is not allowed on " + truncate(r.URL.Path, 128)})
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

@@ -1,0 +1,145 @@
+package v1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+)
+
+// DOTContentType is the media type of a graph served by GET /.
+const DOTContentType = "text/vnd.graphviz; charset=utf-8"
+
+// Graph serves the API: POST / creates a graph, GET / fetches it.
+type Graph struct {
+	// Storage is the in-progress-aware storage: it reports ErrInProgress and
+	// *types.FailedError for graphs being made or failed.
+	Storage types.Storage
+	Marker  types.Marker
+	Queuer  types.Queuer
+	Logger  *slog.Logger
+	// MaxWindow bounds stop-start; zero means no bound.
+	MaxWindow time.Duration
+}
+
+// created is the body of a 202 answer to POST /.
+type created struct {
+	ID    string `json:"id"`
+	Start string `json:"start"`
+	Stop  string `json:"stop"`
+	// Location is where the graph will be fetched from.
+	Location string `json:"location"`
+}
+
+// Post queues the job that makes the graph for the window in the query.
+func (h *Graph) Post(w http.ResponseWriter, r *http.Request) {
+	logger := LoggerFrom(r.Context(), h.Logger)
+	job, err := h.create(r.Context(), r.URL.RawQuery)
+	if err != nil {
+		writeError(w, r, logger, err)
+		return
+	}
+	location := "/?" + windowQuery(job.Start, job.Stop)
+	w.Header().Set("Location", location)
+	logger.InfoContext(r.Context(), "graph queued", slog.String("id", job.ID))
+	writeJSON(w, http.StatusAccepted, created{
+		ID: job.ID, Start: job.Start.Format(time.RFC3339), Stop: job.Stop.Format(time.RFC3339), Location: location,
+	})
+}
+
+func (h *Graph) create(ctx context.Context, rawQuery string) (types.Job, error) {
+	start, stop, err := ParseWindow(rawQuery, h.MaxWindow)
+	if err != nil {
+		return types.Job{}, err
+	}
+	job := types.Job{ID: ComputeID(start, stop), Start: start, Stop: stop}
+	window := fmt.Sprintf("%s to %s", start.Format(time.RFC3339), stop.Format(time.RFC3339))
+
+	exists, err := h.Storage.Exists(ctx, job.ID)
+	switch {
+	case errors.Is(err, types.ErrInProgress):
+		return job, conflict("graph for the time " + window + " is being made")
+	case errors.Is(err, types.ErrFailed):
+		// A failed graph may be made again at once.
+	case err != nil:
+		return job, dependencyError(DependencyStorage, err)
+	case exists:
+		return job, conflict("graph for the time " + window + " already exists")
+	}
+
+	// The mark goes first so that a fast worker never finds the job unmarked,
+	// and so that of many concurrent requests exactly one queues a job.
+	if err := h.Marker.Mark(ctx, job.ID); err != nil {
+		if errors.Is(err, types.ErrInProgress) {
+			return job, conflict("graph for the time " + window + " is being made")
+		}
+		return job, dependencyError(DependencyMarker, err)
+	}
+	if err := h.Queuer.Queue(ctx, job); err != nil {
+		// Without the job the mark would hold the window until it expires.
+		unmarkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if uerr := h.Marker.Unmark(unmarkCtx, job.ID); uerr != nil {
+			LoggerFrom(ctx, h.Logger).ErrorContext(ctx, "could not clear the mark of a job that was not queued",
+				slog.String("event", EventDependencyFailure), slog.String("dependency", DependencyMarker),
+				slog.String("id", job.ID), slog.String("reason", uerr.Error()))
+		}
+		if errors.Is(err, types.ErrQueueFull) {
+			return job, err
+		}
+		return job, dependencyError(DependencyQueuer, err)
+	}
+	return job, nil
+}
+
+// Get streams the graph for the window in the query: 200 with the graph, 204
+// while it is being made, 404 when there is none, 424 when making it failed.
+func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
+	logger := LoggerFrom(r.Context(), h.Logger)
+	start, stop, err := ParseWindow(r.URL.RawQuery, h.MaxWindow)
+	if err != nil {
+		writeError(w, r, logger, err)
+		return
+	}
+	id := ComputeID(start, stop)
+	body, err := h.Storage.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, types.ErrInProgress):
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case errors.Is(err, types.ErrNotFound):
+		writeError(w, r, logger, fmt.Errorf("%w: no graph for the time %s to %s; POST the window to create it",
+			types.ErrNotFound, start.Format(time.RFC3339), stop.Format(time.RFC3339)))
+		return
+	case errors.Is(err, types.ErrFailed):
+		writeError(w, r, logger, err)
+		return
+	case err != nil:
+		writeError(w, r, logger, dependencyError(DependencyStorage, err))
+		return
+	}
+	defer body.Close()
+	w.Header().Set("Content-Type", DOTContentType)
+	w.Header().Set("Content-Disposition", `inline; filename="`+id+`.dot"`)
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, body); err != nil {
+		// The status is sent; the client sees a truncated body and a broken
+		// connection, never a short graph presented as whole.
+		logger.ErrorContext(r.Context(), "graph stream interrupted", slog.String("event", EventDependencyFailure),
+			slog.String("dependency", DependencyStorage), slog.String("id", id), slog.String("reason", err.Error()))
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func windowQuery(start, stop time.Time) string {
+	q := url.Values{}
+	q.Set("start", start.Format(time.RFC3339))
+	q.Set("stop", stop.Format(time.RFC3339))
+	return q.Encode()
+}

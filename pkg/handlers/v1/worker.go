@@ -1,0 +1,295 @@
+package v1
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+)
+
+// DefaultMaxBodyBytes bounds a worker request body when Worker.MaxBodyBytes is
+// zero. A job is about 120 bytes.
+const DefaultMaxBodyBytes = 64 << 10
+
+// Worker makes graphs: it fetches the digest for a job's window, converts it
+// and stores the graph, then clears the progress mark. It serves
+// POST /{topic}/{event} and is the job runner of the in-process queue.
+type Worker struct {
+	// Storage is the plain graph storage, without the in-progress decorator:
+	// the worker must see whether a graph exists while its own mark is set.
+	Storage  types.Storage
+	Marker   types.Marker
+	Digester types.Digester
+	Grapher  types.Grapher
+	Logger   *slog.Logger
+	Stats    Stats
+	// Async, when set, takes jobs whose request carries RFC 7240
+	// "Prefer: respond-async"; the worker then answers 202 at once.
+	Async types.Queuer
+	// MaxBodyBytes bounds the request body; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxDigestBytes bounds the digest read for one job; zero means no bound.
+	MaxDigestBytes int64
+}
+
+// jobBody is the worker's request body, the same as the original service's.
+type jobBody struct {
+	ID    string `json:"id"`
+	Start string `json:"start"`
+	Stop  string `json:"stop"`
+}
+
+// ServeHTTP runs the job in the request body: 204 when the graph is stored
+// (or already was), 202 when it was taken for background work, 400/413/422
+// for a job that can never succeed, 5xx when a retry may help.
+func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	logger := LoggerFrom(r.Context(), h.Logger)
+	limit := h.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	job, err := DecodeJob(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			err = &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("job body is larger than %d bytes", limit), event: EventInvalidInput, err: err}
+		}
+		writeError(w, r, logger, err)
+		return
+	}
+	logger = logger.With(slog.String("id", job.ID))
+	if h.Async != nil && prefersAsync(r.Header) {
+		if err := h.Async.Queue(r.Context(), job); err != nil {
+			if !errors.Is(err, types.ErrQueueFull) {
+				err = dependencyError(DependencyQueuer, err)
+			}
+			writeError(w, r, logger, err)
+			return
+		}
+		w.Header().Set("Preference-Applied", "respond-async")
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if err := h.Run(WithLogger(r.Context(), logger), job); err != nil {
+		writeError(w, r, logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// DecodeJob reads and checks a job body: one JSON object whose id is the
+// graph id of its RFC 3339 start and stop. Errors wrap types.ErrInvalidInput.
+func DecodeJob(r io.Reader) (types.Job, error) {
+	var body jobBody
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&body); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return types.Job{}, err
+		}
+		return types.Job{}, invalidf("job body is not a JSON object with id, start and stop: %s", quoteInput(err.Error()))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return types.Job{}, invalidf("job body has data after the JSON object")
+	}
+	if _, err := uuid.Parse(body.ID); err != nil || len(body.ID) != 36 {
+		return types.Job{}, invalidf("job id %s is not a graph id", quoteInput(body.ID))
+	}
+	start, err := time.Parse(time.RFC3339Nano, body.Start)
+	if err != nil {
+		return types.Job{}, invalidf("job start %s is not an RFC 3339 time", quoteInput(body.Start))
+	}
+	stop, err := time.Parse(time.RFC3339Nano, body.Stop)
+	if err != nil {
+		return types.Job{}, invalidf("job stop %s is not an RFC 3339 time", quoteInput(body.Stop))
+	}
+	start, stop = start.UTC(), stop.UTC()
+	if start.After(stop) {
+		return types.Job{}, invalidf("job start %s is after stop %s", body.Start, body.Stop)
+	}
+	if id := ComputeID(start, stop); !strings.EqualFold(id, body.ID) {
+		return types.Job{}, invalidf("job id %s is not the id of the window %s to %s (%s)", body.ID, body.Start, body.Stop, id)
+	}
+	return types.Job{ID: strings.ToLower(body.ID), Start: start, Stop: stop}, nil
+}
+
+// EncodeJob returns the worker's request body for job.
+func EncodeJob(job types.Job) ([]byte, error) {
+	return json.Marshal(jobBody{ID: job.ID, Start: job.Start.UTC().Format(time.RFC3339Nano), Stop: job.Stop.UTC().Format(time.RFC3339Nano)})
+}
+
+func prefersAsync(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for _, pref := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(strings.SplitN(pref, ";", 2)[0]), "respond-async") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Run makes the graph for job. It is idempotent: a job for a graph that
+// exists does nothing and succeeds, so an event bus may deliver a job more
+// than once. When making the graph fails the mark becomes a failure record
+// that GET reports; when ctx is cancelled (shutdown) the mark is cleared so
+// the window can be asked for again at once.
+func (h *Worker) Run(ctx context.Context, job types.Job) error {
+	logger := LoggerFrom(ctx, h.Logger).With(slog.String("id", job.ID))
+	stats := h.Stats
+	if stats == nil {
+		stats = nopStats{}
+	}
+	started := time.Now()
+	gs, err := h.run(ctx, job)
+	if err == nil {
+		stats.Count("grapherd.jobs", 1, "result:done")
+		stats.Timing("grapherd.job.duration", time.Since(started))
+		logger.InfoContext(ctx, "graph stored", slog.String("event", EventJobDone),
+			slog.Int64("lines", gs.Lines), slog.Int64("edges", gs.Used), slog.Int64("nodes", gs.Nodes),
+			slog.Int64("skipped", gs.Skipped), slog.Duration("duration", time.Since(started)))
+		return nil
+	}
+
+	// The job's own context may be done; the bookkeeping still has to happen.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if ctx.Err() != nil {
+		stats.Count("grapherd.jobs", 1, "result:cancelled")
+		logger.WarnContext(ctx, "graph job cancelled", slog.String("event", EventJobFailed), slog.String("reason", err.Error()))
+		if uerr := h.Marker.Unmark(bg, job.ID); uerr != nil {
+			logger.ErrorContext(ctx, "could not clear the mark of a cancelled job", slog.String("event", EventDependencyFailure),
+				slog.String("dependency", DependencyMarker), slog.String("reason", uerr.Error()))
+		}
+		return err
+	}
+	stats.Count("grapherd.jobs", 1, "result:failed")
+	if ferr := h.Marker.Fail(bg, job.ID, failureReason(err)); ferr != nil {
+		logger.ErrorContext(ctx, "could not record a failed job", slog.String("event", EventDependencyFailure),
+			slog.String("dependency", DependencyMarker), slog.String("reason", ferr.Error()))
+	}
+	logger.ErrorContext(ctx, "graph job failed", slog.String("event", EventJobFailed), slog.String("reason", err.Error()))
+	return err
+}
+
+func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, error) {
+	exists, err := h.Storage.Exists(ctx, job.ID)
+	if err != nil {
+		return types.GraphStats{}, dependencyError(DependencyStorage, err)
+	}
+	if exists {
+		// Delivered again after the graph was made: clear a stale mark and succeed.
+		if err := h.Marker.Unmark(ctx, job.ID); err != nil {
+			return types.GraphStats{}, dependencyError(DependencyMarker, err)
+		}
+		return types.GraphStats{}, nil
+	}
+	// A job delivered straight to the worker, or redelivered after a failure,
+	// has no live mark: set one so GET answers 204 while the graph is made.
+	if err := h.Marker.Mark(ctx, job.ID); err != nil && !errors.Is(err, types.ErrInProgress) {
+		return types.GraphStats{}, dependencyError(DependencyMarker, err)
+	}
+
+	digest, err := h.Digester.Digest(ctx, job.Start, job.Stop)
+	if err != nil {
+		return types.GraphStats{}, classifyDigestError(err)
+	}
+	defer digest.Close()
+	var in io.Reader = digest
+	if h.MaxDigestBytes > 0 {
+		in = &limitedReader{r: digest, left: h.MaxDigestBytes, limit: h.MaxDigestBytes}
+	}
+
+	// Digest -> grapher -> pipe -> storage: nothing is held whole in memory,
+	// and storage makes the graph visible only if the pipe ends cleanly.
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	var gs types.GraphStats
+	var graphErr error
+	go func() {
+		defer close(done)
+		gs, graphErr = h.Grapher.Graph(ctx, pw, in)
+		pw.CloseWithError(graphErr)
+	}()
+	storeErr := h.Storage.Store(ctx, job.ID, pr)
+	// Unblock the grapher if storage stopped reading early.
+	pr.CloseWithError(errors.Join(storeErr, errStoreStopped))
+	<-done
+
+	switch {
+	case graphErr != nil && !errors.Is(graphErr, errStoreStopped) && !errors.Is(graphErr, io.ErrClosedPipe):
+		if types.IsPermanent(graphErr) {
+			return gs, graphErr
+		}
+		return gs, fmt.Errorf("%s: %w", DependencyDigester, graphErr)
+	case storeErr != nil:
+		return gs, dependencyError(DependencyStorage, storeErr)
+	}
+	if err := h.Marker.Unmark(ctx, job.ID); err != nil {
+		// The graph is stored and wins over any mark; the stale mark only
+		// costs a lookup until it expires.
+		LoggerFrom(ctx, h.Logger).WarnContext(ctx, "graph stored but its mark was not cleared", slog.String("event", EventDependencyFailure),
+			slog.String("dependency", DependencyMarker), slog.String("id", job.ID), slog.String("reason", err.Error()))
+	}
+	return gs, nil
+}
+
+var errStoreStopped = errors.New("storage stopped reading the graph")
+
+// classifyDigestError keeps permanent digester errors as they are (the worker
+// answers them with a 4xx) and reports the rest as a failed dependency.
+func classifyDigestError(err error) error {
+	switch {
+	case errors.Is(err, types.ErrNoSource):
+		return types.Permanent(err)
+	case types.IsPermanent(err):
+		return err
+	default:
+		return dependencyError(DependencyDigester, err)
+	}
+}
+
+// failureReason is the message kept in a failure record: the cause without
+// internals the client cannot act on, bounded in size.
+func failureReason(err error) string {
+	msg := err.Error()
+	if len(msg) > 1024 {
+		msg = msg[:1024] + "..."
+	}
+	return msg
+}
+
+// limitedReader fails with types.ErrDigestTooLarge once more than left bytes
+// were read, rather than silently truncating the digest.
+type limitedReader struct {
+	r           io.Reader
+	left, limit int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, l.err()
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, l.err()
+	}
+	return n, err
+}
+
+func (l *limitedReader) err() error {
+	return fmt.Errorf("%w: more than %d bytes (GRAPHERD_MAX_DIGEST_BYTES)", types.ErrDigestTooLarge, l.limit)
+}
