@@ -1,0 +1,158 @@
+// Package awss3 builds the S3 client the built-in storage, marker and digester
+// share, so credentials, endpoint and retry policy are decided in one place
+// rather than by every backend.
+package awss3
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+const (
+	// defaultRegion signs requests when neither the options nor the
+	// environment name a region, which is the usual case for an S3-compatible
+	// server reached through an endpoint URL.
+	defaultRegion = "us-east-1"
+	// maxAttempts bounds how often one S3 call is tried, so a dead S3 costs a
+	// caller seconds rather than minutes.
+	maxAttempts = 3
+	// maxBackoff caps the wait between two attempts.
+	maxBackoff = 2 * time.Second
+	// defaultProfile is the shared-credentials profile used when only a file
+	// is named, as the AWS tools do.
+	defaultProfile = "default"
+)
+
+// Options says how to reach S3 and which credentials to use. It mirrors the
+// seed's USE_IAM and AWS_* settings.
+type Options struct {
+	// Region is the bucket's region; empty means the environment's region,
+	// else us-east-1.
+	Region string
+	// Endpoint is the base URL of an S3-compatible server (AWS_ENDPOINT_URL_S3
+	// or AWS_ENDPOINT_URL). When set, buckets are addressed path-style,
+	// because such servers rarely resolve bucket subdomains.
+	Endpoint string
+	// UseIAM selects the SDK's standard credential chain (environment, shared
+	// files, web identity, container and instance roles) and ignores the
+	// explicit credentials below.
+	UseIAM bool
+	// CredentialsFile is a shared credentials file to read, when UseIAM is
+	// false and no static keys are given.
+	CredentialsFile string
+	// CredentialsProfile is the profile to read from the shared credentials
+	// file; empty means "default".
+	CredentialsProfile string
+	// AccessKeyID and SecretAccessKey are static keys used when UseIAM is
+	// false and both are set.
+	AccessKeyID string
+	// SecretAccessKey pairs with AccessKeyID.
+	SecretAccessKey string
+	// HTTPClient, when set, carries every S3 request and owns its TLS
+	// settings (AWS_CA_BUNDLE is then not applied to it); nil means the SDK's
+	// default client.
+	HTTPClient *http.Client
+}
+
+// NewClient returns an S3 client configured from o. Calls retry a bounded
+// number of times with jittered backoff; it fails only when the credential
+// settings themselves cannot be loaded.
+func NewClient(ctx context.Context, o Options) (*s3.Client, error) {
+	opts := []func(*config.LoadOptions) error{
+		config.WithDefaultRegion(defaultRegion),
+		config.WithRetryer(newRetryer),
+	}
+	if o.Region != "" {
+		opts = append(opts, config.WithRegion(o.Region))
+	}
+	credOpts, err := credentialOptions(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, credOpts...)
+
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	return s3.NewFromConfig(cfg, func(so *s3.Options) {
+		if o.HTTPClient != nil {
+			// Set here rather than through config.WithHTTPClient: the config
+			// loader refuses a plain *http.Client when AWS_CA_BUNDLE is set.
+			so.HTTPClient = o.HTTPClient
+		}
+		if o.Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.Endpoint)
+			so.UsePathStyle = true
+		}
+	}), nil
+}
+
+// newRetryer is the standard retryer with fewer, shorter waits and no client
+// side retry quota: the quota would turn every call into a single attempt
+// for a while after an outage, which is when retries matter most.
+func newRetryer() aws.Retryer {
+	return retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = maxAttempts
+		so.MaxBackoff = maxBackoff
+		so.RateLimiter = ratelimit.None
+	})
+}
+
+// credentialOptions picks the credential source the seed's settings ask for.
+func credentialOptions(ctx context.Context, o Options) ([]func(*config.LoadOptions) error, error) {
+	switch {
+	case o.UseIAM:
+		return nil, nil
+	case o.AccessKeyID != "" && o.SecretAccessKey != "":
+		return []func(*config.LoadOptions) error{
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, "")),
+		}, nil
+	case o.CredentialsFile != "" || o.CredentialsProfile != "":
+		return sharedFileOptions(ctx, o)
+	default:
+		return nil, nil
+	}
+}
+
+// sharedFileOptions reads the named profile. Keys found in it are used as
+// they are, so an AWS_ACCESS_KEY_ID left in the environment cannot override
+// the file the operator chose; a profile without keys (a role, SSO or
+// credential_process) is handed to the SDK to resolve.
+func sharedFileOptions(ctx context.Context, o Options) ([]func(*config.LoadOptions) error, error) {
+	profile := o.CredentialsProfile
+	if profile == "" {
+		profile = defaultProfile
+	}
+	var files []string
+	if o.CredentialsFile != "" {
+		files = []string{o.CredentialsFile}
+	}
+	shared, err := config.LoadSharedConfigProfile(ctx, profile, func(lo *config.LoadSharedConfigOptions) {
+		if files != nil {
+			lo.CredentialsFiles = files
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load aws credentials profile %q (file %q): %w", profile, o.CredentialsFile, err)
+	}
+	if shared.Credentials.HasKeys() {
+		return []func(*config.LoadOptions) error{
+			config.WithCredentialsProvider(credentials.StaticCredentialsProvider{Value: shared.Credentials}),
+		}, nil
+	}
+	opts := []func(*config.LoadOptions) error{config.WithSharedConfigProfile(profile)}
+	if files != nil {
+		opts = append(opts, config.WithSharedCredentialsFiles(files))
+	}
+	return opts, nil
+}

@@ -1,0 +1,312 @@
+// Package s3test starts a real S3 server, the Versity S3 Gateway, for tests.
+// Code that talks to S3 is tested against it rather than against a mock of
+// the SDK, so the requests, status codes and conditional writes are the ones
+// a real server gives. A missing binary fails the test instead of skipping
+// it, so a machine without the gateway can never report a silent pass.
+package s3test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3"
+)
+
+const (
+	// binaryEnv names a versitygw binary to use instead of the cached one.
+	binaryEnv = "VERSITYGW"
+	// startTimeout bounds how long the gateway may take to answer; it
+	// usually answers in well under a second.
+	startTimeout = 5 * time.Second
+	// pollInterval is how often a starting gateway is probed.
+	pollInterval = 20 * time.Millisecond
+	// Region is the region the gateway serves and the clients sign for.
+	Region = "us-east-1"
+)
+
+// Server is one running gateway with its own root credentials and data
+// folder. Stop and Restart keep the port and the folder, so a test can take
+// S3 away and bring it back with the same objects.
+type Server struct {
+	// Endpoint is the gateway's base URL, e.g. http://127.0.0.1:40123.
+	Endpoint string
+	// AccessKey is the root access key the gateway accepts.
+	AccessKey string
+	// SecretKey is the root secret key the gateway accepts.
+	SecretKey string
+
+	bin  string
+	addr string
+	dir  string
+
+	mu   sync.Mutex
+	proc *process
+}
+
+// process is one run of the gateway binary.
+type process struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+// Start starts a gateway on a free loopback port with a posix backend in a
+// temporary folder, waits until it answers and stops it when the test ends.
+// It fails the test when the binary cannot be found or does not start.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := findBinary()
+	if err != nil {
+		t.Fatalf("s3test: %v", err)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		t.Fatalf("s3test: pick a port: %v", err)
+	}
+	s := &Server{
+		Endpoint:  "http://" + addr,
+		AccessKey: randomHex(t, 10),
+		SecretKey: randomHex(t, 20),
+		bin:       bin,
+		addr:      addr,
+		dir:       t.TempDir(),
+	}
+	t.Cleanup(func() { s.stop() })
+	if err := s.start(); err != nil {
+		t.Fatalf("s3test: %v", err)
+	}
+	return s
+}
+
+// Client returns an S3 client for the gateway with the root credentials and
+// the same settings (path-style, bounded retries) the service uses. Its idle
+// connections are closed when the test ends.
+func (s *Server) Client(t testing.TB) *s3.Client {
+	t.Helper()
+	tr, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		t.Fatalf("s3test: http.DefaultTransport is a %T", http.DefaultTransport)
+	}
+	transport := tr.Clone()
+	t.Cleanup(transport.CloseIdleConnections)
+	c, err := awss3.NewClient(context.Background(), awss3.Options{
+		Region:          Region,
+		Endpoint:        s.Endpoint,
+		AccessKeyID:     s.AccessKey,
+		SecretAccessKey: s.SecretKey,
+		HTTPClient:      &http.Client{Transport: transport},
+	})
+	if err != nil {
+		t.Fatalf("s3test: new client: %v", err)
+	}
+	return c
+}
+
+// CreateBucket creates the bucket name, failing the test if it cannot.
+func (s *Server) CreateBucket(t testing.TB, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if _, err := s.Client(t).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("s3test: create bucket %q: %v", name, err)
+	}
+}
+
+// NewBucket creates a bucket with a random name and returns the name, so
+// parallel tests sharing a server do not see each other's objects.
+func (s *Server) NewBucket(t testing.TB) string {
+	t.Helper()
+	name := "test-" + randomHex(t, 8)
+	s.CreateBucket(t, name)
+	return name
+}
+
+// Stop kills the gateway, as a crash would, and waits for it to exit.
+// Requests fail with connection errors until Restart.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if err := s.stop(); err != nil {
+		t.Fatalf("s3test: stop: %v", err)
+	}
+}
+
+// Restart starts the gateway again on the same port over the same folder,
+// stopping it first if it still runs, and waits until it answers.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.stop(); err != nil {
+		t.Fatalf("s3test: stop: %v", err)
+	}
+	if err := s.start(); err != nil {
+		t.Fatalf("s3test: restart: %v", err)
+	}
+}
+
+// start runs the binary and waits until it answers HTTP.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return errors.New("gateway already running")
+	}
+	p := &process{out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(s.bin, "--port", s.addr, "--quiet", "posix", s.dir)
+	p.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
+	p.cmd.Stdout = p.out
+	p.cmd.Stderr = p.out
+	if err := p.cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	if err := waitReady(s.Endpoint, p); err != nil {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("gateway at %s: %w; output:\n%s", s.addr, err, p.out.String())
+	}
+	s.proc = p
+	return nil
+}
+
+// stop kills the running gateway, if any, and waits for it to exit.
+func (s *Server) stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.proc
+	if p == nil {
+		return nil
+	}
+	s.proc = nil
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("kill gateway: %w", err)
+	}
+	<-p.done
+	return nil
+}
+
+// waitReady polls the endpoint until any HTTP answer arrives, the process
+// exits or startTimeout passes. An unauthenticated request is answered 403,
+// which is enough to know the gateway serves requests.
+func waitReady(endpoint string, p *process) error {
+	transport := &http.Transport{DisableKeepAlives: true}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: time.Second}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		resp, err := client.Get(endpoint + "/")
+		if err == nil {
+			_ = resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("exited before answering: %v", p.err)
+		case <-time.After(pollInterval):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer within %s: %w", startTimeout, err)
+		}
+	}
+}
+
+// findBinary looks for versitygw in $VERSITYGW, the module's .cache/bin and
+// then PATH.
+func findBinary() (string, error) {
+	if p := os.Getenv(binaryEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("versitygw binary not found: %s=%s: %w; unset it or run `make versitygw`", binaryEnv, p, err)
+		}
+		return p, nil
+	}
+	if root, err := moduleRoot(); err == nil {
+		p := filepath.Join(root, ".cache", "bin", "versitygw")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("versitygw binary not found (looked at $VERSITYGW, <module root>/.cache/bin/versitygw and PATH): run `make versitygw`")
+}
+
+// moduleRoot walks up from the working directory, which `go test` sets to
+// the package folder, to the folder holding go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("getwd: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listen: %w", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		return "", fmt.Errorf("close listener: %w", err)
+	}
+	return addr, nil
+}
+
+// randomHex returns n random bytes as lower-case hex.
+func randomHex(t testing.TB, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("s3test: random: %v", err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// syncBuffer collects the gateway's output for failure messages; the
+// process writes it from its own goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

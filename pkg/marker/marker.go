@@ -1,0 +1,131 @@
+// Package marker holds the built-in types.Marker backends: S3 (the seed's
+// default, compatible with the original service's marks), a folder on the
+// local filesystem and memory. Each sets a mark atomically, so of many
+// concurrent Mark calls for one graph exactly one wins, and takes over an
+// expired or failed mark just as atomically.
+//
+// A mark is stored as the seed stored it: an RFC 3339 timestamp of when the
+// job was queued, under <id>_in_progress. A failure record replaces it under
+// the same name as JSON, {"state":"failed","at":"<RFC 3339>","reason":"..."},
+// which the original service reads as an expired mark.
+package marker
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+)
+
+const (
+	// markSuffix names a graph's mark, as the seed named it.
+	markSuffix = "_in_progress"
+	// maxIDLength bounds a graph id; the service's ids are 36-byte UUIDs.
+	maxIDLength = 64
+	// maxReasonLength bounds a stored failure reason, so an enormous error
+	// message cannot make a mark large.
+	maxReasonLength = 1024
+	// stateFailed is the state field of a failure record.
+	stateFailed = "failed"
+	// maxAttempts bounds how often Mark retries after losing a race to an
+	// Unmark or Fail that changed the mark it was about to take over.
+	maxAttempts = 8
+)
+
+// validateID rejects any id that is not a UUID-like string of letters,
+// digits and '-', so an id can never name another key or escape a folder.
+func validateID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty graph id", types.ErrInvalidInput)
+	}
+	if len(id) > maxIDLength {
+		return fmt.Errorf("%w: graph id longer than %d bytes", types.ErrInvalidInput, maxIDLength)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
+			return fmt.Errorf("%w: graph id %q: only letters, digits and '-' are allowed", types.ErrInvalidInput, id)
+		}
+	}
+	return nil
+}
+
+// markKey is the key or file name of the mark for id.
+func markKey(id string) string { return id + markSuffix }
+
+// errInProgress says a live mark exists for id.
+func errInProgress(id string) error { return fmt.Errorf("graph %s: %w", id, types.ErrInProgress) }
+
+// clock returns now, or time.Now when now is nil.
+func clock(now func() time.Time) time.Time {
+	if now == nil {
+		return time.Now()
+	}
+	return now()
+}
+
+// failureRecord is the stored form of a failed mark.
+type failureRecord struct {
+	State  string    `json:"state"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// encodeInProgress is the body of an in-progress mark set at t.
+func encodeInProgress(t time.Time) []byte {
+	return []byte(t.UTC().Format(time.RFC3339Nano))
+}
+
+// encodeFailed is the body of a failure record.
+func encodeFailed(at time.Time, reason string) ([]byte, error) {
+	b, err := json.Marshal(failureRecord{State: stateFailed, At: at.UTC(), Reason: cleanReason(reason)})
+	if err != nil {
+		return nil, fmt.Errorf("encode failure record: %w", err)
+	}
+	return b, nil
+}
+
+// cleanReason makes reason valid UTF-8 no longer than maxReasonLength bytes.
+func cleanReason(reason string) string {
+	reason = strings.ToValidUTF8(reason, "\uFFFD")
+	if len(reason) <= maxReasonLength {
+		return reason
+	}
+	cut := maxReasonLength
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
+}
+
+// decode reads a stored mark as of now. A mark whose in-progress timestamp
+// is timeout or more in the past, or a body that is neither a timestamp nor
+// a failure record, reads as MarkNone: it holds nothing up and Mark replaces
+// it. A non-positive timeout means in-progress marks never expire.
+func decode(body []byte, now time.Time, timeout time.Duration) types.Mark {
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '{' {
+		var rec failureRecord
+		if err := json.Unmarshal(body, &rec); err != nil || rec.State != stateFailed {
+			return types.Mark{State: types.MarkNone}
+		}
+		return types.Mark{State: types.MarkFailed, Since: rec.At, Reason: rec.Reason}
+	}
+	since, err := time.Parse(time.RFC3339Nano, string(body))
+	if err != nil {
+		return types.Mark{State: types.MarkNone}
+	}
+	return inProgressAt(since, now, timeout)
+}
+
+// inProgressAt is the state of an in-progress mark set at since, as of now.
+func inProgressAt(since, now time.Time, timeout time.Duration) types.Mark {
+	if timeout > 0 && !now.Before(since.Add(timeout)) {
+		return types.Mark{State: types.MarkNone}
+	}
+	return types.Mark{State: types.MarkInProgress, Since: since}
+}

@@ -1,0 +1,377 @@
+// Package markertest is the conformance suite every types.Marker backend
+// runs, so the S3, filesystem and memory markers are held to one contract:
+// exactly one of many concurrent Mark calls wins, marks expire after the
+// timeout, expired and failed marks are taken over atomically, failure
+// records round-trip, and Unmark is idempotent. The suite controls the
+// marker's clock to test expiry without waiting.
+package markertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+)
+
+const (
+	// Timeout is the mark timeout the suite asks for.
+	Timeout = 10 * time.Second
+	// Racers is how many goroutines race for one mark.
+	Racers = 50
+)
+
+// NewMarker returns an empty Marker for one test whose marks expire after
+// timeout and that reads the time from now. It is called once per subtest,
+// and the subtests run in parallel.
+type NewMarker func(t *testing.T, timeout time.Duration, now func() time.Time) types.Marker
+
+// Clock is a settable clock for tests; its zero value is not useful, start
+// it with NewClock.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock reading start.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// start is where every test's clock begins; its nanoseconds check that
+// backends keep full precision.
+var start = time.Date(2024, 2, 29, 23, 59, 58, 123456789, time.UTC)
+
+// Run runs the suite against the backend newMarker makes.
+func Run(t *testing.T, newMarker NewMarker) {
+	t.Helper()
+	tests := []struct {
+		name string
+		test func(t *testing.T, m types.Marker, c *Clock)
+	}{
+		{"CheckNone", testCheckNone},
+		{"MarkThenCheck", testMarkThenCheck},
+		{"MarkTwice", testMarkTwice},
+		{"ConcurrentMark", testConcurrentMark},
+		{"Expiry", testExpiry},
+		{"TakeOverExpired", testTakeOverExpired},
+		{"ConcurrentTakeOverExpired", testConcurrentTakeOverExpired},
+		{"FailThenCheck", testFailThenCheck},
+		{"FailWithoutMark", testFailWithoutMark},
+		{"TakeOverFailed", testTakeOverFailed},
+		{"ConcurrentTakeOverFailed", testConcurrentTakeOverFailed},
+		{"Unmark", testUnmark},
+		{"Reasons", testReasons},
+		{"InvalidIDs", testInvalidIDs},
+		{"IndependentIDs", testIndependentIDs},
+		{"CancelledContext", testCancelledContext},
+		{"Cycles", testCycles},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := NewClock(start)
+			tc.test(t, newMarker(t, Timeout, c.Now), c)
+		})
+	}
+}
+
+func newID() string { return uuid.NewString() }
+
+// requireState checks the mark of id.
+func requireState(t *testing.T, m types.Marker, id string, want types.MarkState) types.Mark {
+	t.Helper()
+	mark, err := m.Check(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, want.String(), mark.State.String())
+	return mark
+}
+
+// requireSince checks a mark's time to the nanosecond.
+func requireSince(t *testing.T, mark types.Mark, want time.Time) {
+	t.Helper()
+	require.True(t, mark.Since.Equal(want), "mark time %s, want %s", mark.Since, want)
+}
+
+// race runs Mark for id from Racers goroutines at once and returns how many
+// succeeded; it fails the test on any error other than ErrInProgress.
+func race(t *testing.T, m types.Marker, id string) int {
+	t.Helper()
+	var (
+		wg      sync.WaitGroup
+		ready   = make(chan struct{})
+		results = make([]error, Racers)
+	)
+	for i := range Racers {
+		wg.Go(func() {
+			<-ready
+			results[i] = m.Mark(context.Background(), id)
+		})
+	}
+	close(ready)
+	wg.Wait()
+	wins := 0
+	for _, err := range results {
+		if err == nil {
+			wins++
+			continue
+		}
+		require.ErrorIs(t, err, types.ErrInProgress)
+	}
+	return wins
+}
+
+func testCheckNone(t *testing.T, m types.Marker, _ *Clock) {
+	mark := requireState(t, m, newID(), types.MarkNone)
+	require.Empty(t, mark.Reason)
+}
+
+func testMarkThenCheck(t *testing.T, m types.Marker, c *Clock) {
+	id := newID()
+	require.NoError(t, m.Mark(context.Background(), id))
+	mark := requireState(t, m, id, types.MarkInProgress)
+	requireSince(t, mark, c.Now())
+	require.Empty(t, mark.Reason)
+}
+
+func testMarkTwice(t *testing.T, m types.Marker, c *Clock) {
+	id := newID()
+	require.NoError(t, m.Mark(context.Background(), id))
+	c.Advance(time.Second)
+	require.ErrorIs(t, m.Mark(context.Background(), id), types.ErrInProgress)
+	// The losing Mark did not refresh the mark.
+	requireSince(t, requireState(t, m, id, types.MarkInProgress), start)
+}
+
+func testConcurrentMark(t *testing.T, m types.Marker, _ *Clock) {
+	id := newID()
+	require.Equal(t, 1, race(t, m, id), "exactly one concurrent Mark must win")
+	requireState(t, m, id, types.MarkInProgress)
+}
+
+func testExpiry(t *testing.T, m types.Marker, c *Clock) {
+	cases := []struct {
+		name  string
+		after time.Duration
+		want  types.MarkState
+	}{
+		{"just set", 0, types.MarkInProgress},
+		{"a nanosecond before the timeout", Timeout - time.Nanosecond, types.MarkInProgress},
+		{"at the timeout", Timeout, types.MarkNone},
+		{"long after", 1000 * Timeout, types.MarkNone},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := newID()
+			set := c.Now()
+			require.NoError(t, m.Mark(context.Background(), id))
+			c.Advance(tc.after)
+			mark := requireState(t, m, id, tc.want)
+			if tc.want == types.MarkInProgress {
+				requireSince(t, mark, set)
+			}
+		})
+	}
+}
+
+func testTakeOverExpired(t *testing.T, m types.Marker, c *Clock) {
+	id := newID()
+	require.NoError(t, m.Mark(context.Background(), id))
+	c.Advance(Timeout)
+	require.NoError(t, m.Mark(context.Background(), id))
+	requireSince(t, requireState(t, m, id, types.MarkInProgress), c.Now())
+	c.Advance(Timeout - time.Nanosecond)
+	require.ErrorIs(t, m.Mark(context.Background(), id), types.ErrInProgress, "the new mark runs from the takeover")
+}
+
+func testConcurrentTakeOverExpired(t *testing.T, m types.Marker, c *Clock) {
+	id := newID()
+	require.NoError(t, m.Mark(context.Background(), id))
+	c.Advance(Timeout + time.Second)
+	require.Equal(t, 1, race(t, m, id), "exactly one concurrent takeover of an expired mark must win")
+	requireSince(t, requireState(t, m, id, types.MarkInProgress), c.Now())
+}
+
+func testFailThenCheck(t *testing.T, m types.Marker, c *Clock) {
+	id := newID()
+	require.NoError(t, m.Mark(context.Background(), id))
+	c.Advance(time.Second)
+	failedAt := c.Now()
+	require.NoError(t, m.Fail(context.Background(), id, "digester answered 500"))
+	mark := requireState(t, m, id, types.MarkFailed)
+	require.Equal(t, "digester answered 500", mark.Reason)
+	requireSince(t, mark, failedAt)
+	c.Advance(1000 * Timeout)
+	mark = requireState(t, m, id, types.MarkFailed)
+	require.Equal(t, "digester answered 500", mark.Reason, "failure records do not expire")
+}
+
+func testFailWithoutMark(t *testing.T, m types.Marker, _ *Clock) {
+	id := newID()
+	require.NoError(t, m.Fail(context.Background(), id, "no mark before"))
+	require.Equal(t, "no mark before", requireState(t, m, id, types.MarkFailed).Reason)
+	require.NoError(t, m.Fail(context.Background(), id, "failed again"))
+	require.Equal(t, "failed again", requireState(t, m, id, types.MarkFailed).Reason)
+}
+
+func testTakeOverFailed(t *testing.T, m types.Marker, c *Clock) {
+	id := newID()
+	require.NoError(t, m.Fail(context.Background(), id, "boom"))
+	c.Advance(time.Second)
+	require.NoError(t, m.Mark(context.Background(), id), "a failed graph may be retried at once")
+	mark := requireState(t, m, id, types.MarkInProgress)
+	requireSince(t, mark, c.Now())
+	require.Empty(t, mark.Reason)
+	require.ErrorIs(t, m.Mark(context.Background(), id), types.ErrInProgress)
+}
+
+func testConcurrentTakeOverFailed(t *testing.T, m types.Marker, _ *Clock) {
+	id := newID()
+	require.NoError(t, m.Fail(context.Background(), id, "boom"))
+	require.Equal(t, 1, race(t, m, id), "exactly one concurrent takeover of a failed mark must win")
+	requireState(t, m, id, types.MarkInProgress)
+}
+
+func testUnmark(t *testing.T, m types.Marker, c *Clock) {
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, id string)
+	}{
+		{"never marked", func(*testing.T, string) {}},
+		{"marked", func(t *testing.T, id string) { require.NoError(t, m.Mark(context.Background(), id)) }},
+		{"failed", func(t *testing.T, id string) { require.NoError(t, m.Fail(context.Background(), id, "x")) }},
+		{"expired", func(t *testing.T, id string) {
+			require.NoError(t, m.Mark(context.Background(), id))
+			c.Advance(2 * Timeout)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := newID()
+			tc.setup(t, id)
+			require.NoError(t, m.Unmark(context.Background(), id))
+			requireState(t, m, id, types.MarkNone)
+			require.NoError(t, m.Unmark(context.Background(), id), "a second Unmark is not an error")
+			require.NoError(t, m.Mark(context.Background(), id))
+			requireState(t, m, id, types.MarkInProgress)
+		})
+	}
+}
+
+func testReasons(t *testing.T, m types.Marker, _ *Clock) {
+	long := strings.Repeat("é", 2000)
+	cases := []struct {
+		name   string
+		reason string
+		check  func(t *testing.T, got string)
+	}{
+		{"empty", "", nil},
+		{"quotes and backslashes", `digest line 3: "bad" \ field`, nil},
+		{"newlines", "first line\nsecond line\r\n", nil},
+		{"unicode", "délai dépassé ⏱", nil},
+		{"looks like a timestamp", "2024-01-01T00:00:00Z", nil},
+		{"looks like a record", `{"state":"in_progress","at":"2024-01-01T00:00:00Z"}`, nil},
+		{"long reason is bounded", long, func(t *testing.T, got string) {
+			require.NotEmpty(t, got)
+			require.LessOrEqual(t, len(got), 1024)
+			require.True(t, strings.HasPrefix(long, got), "a truncated reason is a prefix of the reason")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := newID()
+			require.NoError(t, m.Fail(context.Background(), id, tc.reason))
+			got := requireState(t, m, id, types.MarkFailed).Reason
+			if tc.check != nil {
+				tc.check(t, got)
+				return
+			}
+			require.Equal(t, tc.reason, got)
+		})
+	}
+}
+
+// invalidIDs could name another key, escape a folder or carry control
+// characters.
+func invalidIDs() []string {
+	return []string{
+		"", ".", "..", "../x", "a/b", `a\b`, "a.lock", "a_in_progress", "a b", "a\x00", "a\n",
+		"ü", strings.Repeat("f", 65),
+	}
+}
+
+func testInvalidIDs(t *testing.T, m types.Marker, _ *Clock) {
+	for _, id := range invalidIDs() {
+		t.Run(fmt.Sprintf("%q", id), func(t *testing.T) {
+			ctx := context.Background()
+			require.ErrorIs(t, m.Mark(ctx, id), types.ErrInvalidInput)
+			require.ErrorIs(t, m.Unmark(ctx, id), types.ErrInvalidInput)
+			require.ErrorIs(t, m.Fail(ctx, id, "x"), types.ErrInvalidInput)
+			_, err := m.Check(ctx, id)
+			require.ErrorIs(t, err, types.ErrInvalidInput)
+			require.True(t, types.IsPermanent(err))
+		})
+	}
+}
+
+func testIndependentIDs(t *testing.T, m types.Marker, _ *Clock) {
+	a, b, c := newID(), newID(), newID()
+	require.NoError(t, m.Mark(context.Background(), a))
+	require.NoError(t, m.Fail(context.Background(), b, "b failed"))
+	requireState(t, m, c, types.MarkNone)
+	require.NoError(t, m.Mark(context.Background(), c))
+	require.NoError(t, m.Unmark(context.Background(), a))
+	requireState(t, m, a, types.MarkNone)
+	require.Equal(t, "b failed", requireState(t, m, b, types.MarkFailed).Reason)
+	requireState(t, m, c, types.MarkInProgress)
+}
+
+func testCancelledContext(t *testing.T, m types.Marker, _ *Clock) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	marked, fresh := newID(), newID()
+	require.NoError(t, m.Mark(context.Background(), marked))
+
+	require.ErrorIs(t, m.Mark(ctx, fresh), context.Canceled)
+	requireState(t, m, fresh, types.MarkNone)
+	require.ErrorIs(t, m.Fail(ctx, fresh, "x"), context.Canceled)
+	requireState(t, m, fresh, types.MarkNone)
+	require.ErrorIs(t, m.Unmark(ctx, marked), context.Canceled)
+	requireState(t, m, marked, types.MarkInProgress)
+	_, err := m.Check(ctx, marked)
+	require.ErrorIs(t, err, context.Canceled)
+	require.False(t, errors.Is(err, types.ErrInProgress))
+}
+
+func testCycles(t *testing.T, m types.Marker, c *Clock) {
+	id := newID()
+	for i := range 5 {
+		require.NoError(t, m.Mark(context.Background(), id), "cycle %d", i)
+		require.ErrorIs(t, m.Mark(context.Background(), id), types.ErrInProgress, "cycle %d", i)
+		if i%2 == 0 {
+			require.NoError(t, m.Fail(context.Background(), id, fmt.Sprintf("cycle %d", i)))
+		} else {
+			require.NoError(t, m.Unmark(context.Background(), id))
+		}
+		c.Advance(time.Millisecond)
+	}
+}

@@ -1,0 +1,132 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+)
+
+var _ types.Storage = (*File)(nil)
+
+const (
+	// dirPerm is the mode of a graph folder the backend creates.
+	dirPerm = 0o755
+	// filePerm is the mode of a stored graph.
+	filePerm = 0o644
+	// tempPattern names graphs being written. The leading dot and the suffix
+	// keep them from ever matching a graph's name.
+	tempPattern = ".graph-*.tmp"
+)
+
+// File stores each graph as <Dir>/<id>.dot. A graph is written to a
+// temporary file in the same folder, synced and renamed into place, so a
+// crash or a failed reader never leaves a partial graph under its name. A
+// crash can leave a temporary file behind; it is never served.
+type File struct {
+	// Dir is the folder holding the graphs; Store creates it when missing.
+	Dir string
+}
+
+// Get opens the graph id, or returns types.ErrNotFound.
+func (f *File) Get(ctx context.Context, id string) (io.ReadCloser, error) {
+	if err := validateID(id); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("file get %q: %w", id, err)
+	}
+	fh, err := os.Open(f.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("file get %q: %w", id, types.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("file get %q: %w", id, err)
+	}
+	return fh, nil
+}
+
+// Exists reports whether the graph id is stored.
+func (f *File) Exists(ctx context.Context, id string) (bool, error) {
+	if err := validateID(id); err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("file exists %q: %w", id, err)
+	}
+	_, err := os.Stat(f.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("file exists %q: %w", id, err)
+	}
+	return true, nil
+}
+
+// Store writes r to a temporary file and renames it over the graph id once
+// r is read to its end and the data is on disk.
+func (f *File) Store(ctx context.Context, id string, r io.Reader) (err error) {
+	if err := validateID(id); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.Dir, dirPerm); err != nil {
+		return fmt.Errorf("file store %q: create folder: %w", id, err)
+	}
+	tmp, err := os.CreateTemp(f.Dir, tempPattern)
+	if err != nil {
+		return fmt.Errorf("file store %q: %w", id, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := io.Copy(tmp, ctxReader{ctx: ctx, r: r}); err != nil {
+		return fmt.Errorf("file store %q: write: %w", id, err)
+	}
+	if err := tmp.Chmod(filePerm); err != nil {
+		return fmt.Errorf("file store %q: %w", id, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("file store %q: sync: %w", id, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("file store %q: close: %w", id, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("file store %q: %w", id, err)
+	}
+	if err := os.Rename(tmp.Name(), f.path(id)); err != nil {
+		return fmt.Errorf("file store %q: rename: %w", id, err)
+	}
+	if err := syncDir(f.Dir); err != nil {
+		return fmt.Errorf("file store %q: %w", id, err)
+	}
+	return nil
+}
+
+// path is the file of the graph id; id has been validated.
+func (f *File) path(id string) string { return filepath.Join(f.Dir, graphKey(id)) }
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open folder: %w", err)
+	}
+	if err := d.Sync(); err != nil {
+		_ = d.Close()
+		return fmt.Errorf("sync folder: %w", err)
+	}
+	if err := d.Close(); err != nil {
+		return fmt.Errorf("close folder: %w", err)
+	}
+	return nil
+}
