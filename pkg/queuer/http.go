@@ -1,0 +1,97 @@
+package queuer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+)
+
+const (
+	// DefaultJobPath is where HTTP posts jobs when its endpoint has no path:
+	// the service's own worker route POST /{topic}/{event}, so that
+	// STREAM_APPLIANCE_ENDPOINT set to the service's bare address works.
+	DefaultJobPath = "/grapherd/job"
+
+	// snippetBytes bounds how much of an unexpected response body goes into an
+	// error message.
+	snippetBytes = 512
+	// drainBytes bounds how much of a body is read before closing it, so the
+	// connection can be reused without letting a peer make us read forever.
+	drainBytes = 64 << 10
+)
+
+// HTTP is a types.Queuer that posts jobs to a stream appliance
+// (STREAM_APPLIANCE_ENDPOINT), which delivers them to the worker route.
+type HTTP struct {
+	// Endpoint is the stream appliance's URL. When its path is empty or "/",
+	// jobs go to DefaultJobPath on that host.
+	Endpoint *url.URL
+	// Client makes the calls; nil means http.DefaultClient. It should carry a
+	// per-call deadline and bounded retries of its own.
+	Client *http.Client
+}
+
+var _ types.Queuer = (*HTTP)(nil)
+
+// jobBody is the job as the worker route reads it.
+type jobBody struct {
+	ID    string `json:"id"`
+	Start string `json:"start"`
+	Stop  string `json:"stop"`
+}
+
+// Queue posts the job as JSON {"id","start","stop"} (times in UTC, RFC 3339
+// with nanoseconds) with "Prefer: respond-async" (RFC 7240), so that this
+// service's own worker answers at once and makes the graph in the background;
+// an event bus that ignores the preference is unaffected. Any 2xx means the
+// appliance took the job; any other status is an error carrying the status and
+// a bounded snippet of the body.
+func (q *HTTP) Queue(ctx context.Context, job types.Job) error {
+	if q.Endpoint == nil {
+		return fmt.Errorf("queue job %s: no STREAM_APPLIANCE_ENDPOINT", job.ID)
+	}
+	body, err := json.Marshal(jobBody{
+		ID:    job.ID,
+		Start: job.Start.UTC().Format(time.RFC3339Nano),
+		Stop:  job.Stop.UTC().Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		return fmt.Errorf("queue job %s: encode: %w", job.ID, err)
+	}
+	u := *q.Endpoint
+	if u.Path == "" || u.Path == "/" {
+		u.Path = DefaultJobPath
+		u.RawPath = ""
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("queue job %s: new request: %w", job.ID, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Prefer", "respond-async")
+	client := q.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("queue job %s: %w", job.ID, err)
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, drainBytes))
+		_ = res.Body.Close()
+	}()
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		snippet, _ := io.ReadAll(io.LimitReader(res.Body, snippetBytes))
+		return fmt.Errorf("queue job %s: POST %s: unexpected status %d: %q",
+			job.ID, u.Redacted(), res.StatusCode, snippet)
+	}
+	return nil
+}
