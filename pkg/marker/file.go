@@ -106,6 +106,36 @@ func (m *File) Mark(ctx context.Context, id string) error {
 	return fmt.Errorf("file mark %q: the mark kept changing for %d attempts: %w", id, maxAttempts, types.ErrInProgress)
 }
 
+// Refresh sets the in-progress mark for id, live or expired, to now.
+func (m *File) Refresh(ctx context.Context, id string) error {
+	if err := m.check(ctx, "refresh", id); err != nil {
+		return err
+	}
+	if _, err := os.Stat(m.Dir); errors.Is(err, fs.ErrNotExist) {
+		return errNoMark(id)
+	}
+	unlock, err := m.lock(ctx, id)
+	if err != nil {
+		return fmt.Errorf("file refresh %q: %w", id, err)
+	}
+	defer unlock()
+	body, err := os.ReadFile(m.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return errNoMark(id)
+	}
+	if err != nil {
+		return fmt.Errorf("file refresh %q: read: %w", id, err)
+	}
+	// A timeout of zero reads an expired mark as still in progress.
+	if decode(body, clock(m.Now), 0).State != types.MarkInProgress {
+		return errNoMark(id)
+	}
+	if err := m.replace(id, encodeInProgress(clock(m.Now))); err != nil {
+		return fmt.Errorf("file refresh %q: %w", id, err)
+	}
+	return nil
+}
+
 // Unmark removes the mark for id; a missing mark is not an error.
 func (m *File) Unmark(ctx context.Context, id string) error {
 	if err := m.check(ctx, "unmark", id); err != nil {

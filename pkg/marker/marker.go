@@ -58,6 +58,11 @@ func validateID(id string) error {
 func markKey(id string) string { return id + markSuffix }
 
 // errInProgress says a live mark exists for id.
+// errNoMark is Refresh's error when there is no in-progress mark to extend.
+func errNoMark(id string) error {
+	return fmt.Errorf("graph %s has no in-progress mark: %w", id, types.ErrNotFound)
+}
+
 func errInProgress(id string) error { return fmt.Errorf("graph %s: %w", id, types.ErrInProgress) }
 
 // clock returns now, or time.Now when now is nil.

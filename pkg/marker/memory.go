@@ -42,6 +42,20 @@ func (m *Memory) Mark(ctx context.Context, id string) error {
 	return nil
 }
 
+// Refresh sets the in-progress mark for id, live or expired, to now.
+func (m *Memory) Refresh(ctx context.Context, id string) error {
+	if err := m.check(ctx, "refresh", id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mark, ok := m.marks[id]; !ok || mark.State != types.MarkInProgress {
+		return errNoMark(id)
+	}
+	m.setLocked(id, types.Mark{State: types.MarkInProgress, Since: clock(m.Now).UTC()})
+	return nil
+}
+
 // Unmark removes any mark for id.
 func (m *Memory) Unmark(ctx context.Context, id string) error {
 	if err := m.check(ctx, "unmark", id); err != nil {

@@ -88,6 +88,43 @@ func (m *S3) Mark(ctx context.Context, id string) error {
 	return fmt.Errorf("s3 mark %q: the mark kept changing for %d attempts: %w", key, maxAttempts, types.ErrInProgress)
 }
 
+// Refresh sets the in-progress mark for id, live or expired, to now. The
+// write is conditional on the mark read, so a failure record written
+// meanwhile is never overwritten.
+func (m *S3) Refresh(ctx context.Context, id string) error {
+	if err := validateID(id); err != nil {
+		return err
+	}
+	key := markKey(id)
+	for range maxAttempts {
+		body, etag, err := m.get(ctx, key)
+		if errors.Is(err, types.ErrNotFound) {
+			return errNoMark(id)
+		}
+		if err != nil {
+			return fmt.Errorf("s3 refresh %q: %w", key, err)
+		}
+		// A timeout of zero reads an expired mark as still in progress.
+		if decode(body, clock(m.Now), 0).State != types.MarkInProgress {
+			return errNoMark(id)
+		}
+		if etag == "" {
+			return fmt.Errorf("s3 refresh %q: the server sent no ETag to refresh the mark with", key)
+		}
+		err = m.put(ctx, key, encodeInProgress(clock(m.Now)), func(in *s3.PutObjectInput) {
+			in.IfMatch = aws.String(etag)
+		})
+		if err == nil {
+			return nil
+		}
+		if !isConflict(err) && !isNotFound(err) {
+			return fmt.Errorf("s3 refresh %q: %w", key, err)
+		}
+		// The mark changed since it was read: look again.
+	}
+	return fmt.Errorf("s3 refresh %q: the mark kept changing for %d attempts", key, maxAttempts)
+}
+
 // Unmark deletes the mark for id; a missing mark is not an error.
 func (m *S3) Unmark(ctx context.Context, id string) error {
 	if err := validateID(id); err != nil {

@@ -186,6 +186,7 @@ type brokenMarker struct{ err error }
 
 func (b brokenMarker) Mark(context.Context, string) error         { return b.err }
 func (b brokenMarker) Unmark(context.Context, string) error       { return b.err }
+func (b brokenMarker) Refresh(context.Context, string) error      { return b.err }
 func (b brokenMarker) Fail(context.Context, string, string) error { return b.err }
 func (b brokenMarker) Check(context.Context, string) (types.Mark, error) {
 	return types.Mark{}, b.err

@@ -47,6 +47,12 @@ type Marker interface {
 	// concurrent calls for the same id, exactly one succeeds; the others
 	// return ErrInProgress. A missing, expired or failed mark is replaced.
 	Mark(ctx context.Context, id string) error
+	// Refresh sets the in-progress mark for id to the current time, so it
+	// holds for another full timeout. The worker making a graph calls it
+	// while the job runs, so a job longer than the timeout keeps its window.
+	// It returns ErrNotFound, and changes nothing, when the mark was cleared
+	// or replaced by a failure record.
+	Refresh(ctx context.Context, id string) error
 	// Unmark removes any mark for id. Removing a missing mark is not an error.
 	Unmark(ctx context.Context, id string) error
 	// Fail replaces the mark for id with a failure record carrying reason.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,6 +40,10 @@ type Worker struct {
 	MaxBodyBytes int64
 	// MaxDigestBytes bounds the digest read for one job; zero means no bound.
 	MaxDigestBytes int64
+	// RefreshInterval is how often a running job refreshes its progress
+	// mark, so a job longer than the mark's timeout keeps its window; zero
+	// means never. A third of the timeout leaves room for a missed beat.
+	RefreshInterval time.Duration
 }
 
 // jobBody is the worker's request body, the same as the original service's.
@@ -199,6 +204,9 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 		return types.GraphStats{}, dependencyError(DependencyMarker, err)
 	}
 
+	stopRefresh := h.keepMarked(ctx, job.ID)
+	defer stopRefresh()
+
 	digest, err := h.Digester.Digest(ctx, job.Start, job.Stop)
 	if err != nil {
 		return types.GraphStats{}, classifyDigestError(err)
@@ -234,6 +242,7 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 	case storeErr != nil:
 		return gs, dependencyError(DependencyStorage, storeErr)
 	}
+	stopRefresh()
 	if err := h.Marker.Unmark(ctx, job.ID); err != nil {
 		// The graph is stored and wins over any mark; the stale mark only
 		// costs a lookup until it expires.
@@ -244,6 +253,43 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 }
 
 var errStoreStopped = errors.New("storage stopped reading the graph")
+
+// keepMarked refreshes the mark of id every RefreshInterval until the
+// returned function is called; that function waits for the last refresh to
+// end, so no refresh can land after the mark is cleared or failed.
+func (h *Worker) keepMarked(ctx context.Context, id string) (stop func()) {
+	if h.RefreshInterval <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ticker := time.NewTicker(h.RefreshInterval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+			if err := h.Marker.Refresh(ctx, id); err != nil && ctx.Err() == nil {
+				// A missed beat is not fatal: the next one may land, and at
+				// worst the window is made twice, which is harmless.
+				LoggerFrom(ctx, h.Logger).WarnContext(ctx, "could not refresh the progress mark",
+					slog.String("event", EventDependencyFailure), slog.String("dependency", DependencyMarker),
+					slog.String("id", id), slog.String("reason", err.Error()))
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+}
 
 // classifyDigestError keeps permanent digester errors as they are (the worker
 // answers them with a 4xx) and reports the rest as a failed dependency.

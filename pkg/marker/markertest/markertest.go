@@ -85,6 +85,8 @@ func Run(t *testing.T, newMarker NewMarker) {
 		{"IndependentIDs", testIndependentIDs},
 		{"CancelledContext", testCancelledContext},
 		{"Cycles", testCycles},
+		{"Refresh", testRefresh},
+		{"RefreshWithoutMark", testRefreshWithoutMark},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -326,6 +328,7 @@ func testInvalidIDs(t *testing.T, m types.Marker, _ *Clock) {
 			require.ErrorIs(t, m.Mark(ctx, id), types.ErrInvalidInput)
 			require.ErrorIs(t, m.Unmark(ctx, id), types.ErrInvalidInput)
 			require.ErrorIs(t, m.Fail(ctx, id, "x"), types.ErrInvalidInput)
+			require.ErrorIs(t, m.Refresh(ctx, id), types.ErrInvalidInput)
 			_, err := m.Check(ctx, id)
 			require.ErrorIs(t, err, types.ErrInvalidInput)
 			require.True(t, types.IsPermanent(err))
@@ -356,6 +359,7 @@ func testCancelledContext(t *testing.T, m types.Marker, _ *Clock) {
 	require.ErrorIs(t, m.Fail(ctx, fresh, "x"), context.Canceled)
 	requireState(t, m, fresh, types.MarkNone)
 	require.ErrorIs(t, m.Unmark(ctx, marked), context.Canceled)
+	require.ErrorIs(t, m.Refresh(ctx, marked), context.Canceled)
 	requireState(t, m, marked, types.MarkInProgress)
 	_, err := m.Check(ctx, marked)
 	require.ErrorIs(t, err, context.Canceled)
@@ -374,4 +378,43 @@ func testCycles(t *testing.T, m types.Marker, c *Clock) {
 		}
 		c.Advance(time.Millisecond)
 	}
+}
+
+// testRefresh shows a refreshed mark outliving the timeout counted from
+// when it was set, and an expired one coming back to life.
+func testRefresh(t *testing.T, m types.Marker, c *Clock) {
+	ctx := context.Background()
+	id := newID()
+	require.NoError(t, m.Mark(ctx, id))
+	c.Advance(Timeout * 3 / 4)
+	refreshed := c.Now()
+	require.NoError(t, m.Refresh(ctx, id))
+	c.Advance(Timeout / 2) // past the first timeout, within the refreshed one
+	requireSince(t, requireState(t, m, id, types.MarkInProgress), refreshed)
+	require.ErrorIs(t, m.Mark(ctx, id), types.ErrInProgress)
+
+	c.Advance(Timeout) // expired: a job still running may claim it back
+	requireState(t, m, id, types.MarkNone)
+	require.NoError(t, m.Refresh(ctx, id))
+	requireState(t, m, id, types.MarkInProgress)
+}
+
+// testRefreshWithoutMark shows Refresh leaving cleared and failed marks alone.
+func testRefreshWithoutMark(t *testing.T, m types.Marker, _ *Clock) {
+	ctx := context.Background()
+	none := newID()
+	require.ErrorIs(t, m.Refresh(ctx, none), types.ErrNotFound)
+	requireState(t, m, none, types.MarkNone)
+
+	cleared := newID()
+	require.NoError(t, m.Mark(ctx, cleared))
+	require.NoError(t, m.Unmark(ctx, cleared))
+	require.ErrorIs(t, m.Refresh(ctx, cleared), types.ErrNotFound)
+	requireState(t, m, cleared, types.MarkNone)
+
+	failed := newID()
+	require.NoError(t, m.Mark(ctx, failed))
+	require.NoError(t, m.Fail(ctx, failed, "digester down"))
+	require.ErrorIs(t, m.Refresh(ctx, failed), types.ErrNotFound)
+	require.Equal(t, "digester down", requireState(t, m, failed, types.MarkFailed).Reason)
 }

@@ -1,0 +1,17 @@
+# Build a static binary, then run it as a non-root user on a minimal image.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/vpcflow-grapherd .
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/vpcflow-grapherd /vpcflow-grapherd
+COPY --from=build /src/testdata/flowlogs /sample/flowlogs
+ENV GRAPHERD_DATA_DIR=/data \
+    RUNTIME_HTTPSERVER_ADDRESS=:8080
+VOLUME /data
+EXPOSE 8080
+USER nonroot:nonroot
+ENTRYPOINT ["/vpcflow-grapherd"]

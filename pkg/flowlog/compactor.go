@@ -1,0 +1,265 @@
+package flowlog
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Compactor merges records the way vpcflow-digesterd does: the ephemeral
+// port (the higher of the two ports) becomes 0; records with the same
+// account, interface, src/dst address, remaining ports, protocol and action
+// merge; packets and bytes are summed; each merged record keeps the earliest
+// Start and latest End of its members. Memory grows with distinct flows, not
+// with records added. It is safe for concurrent use by several goroutines.
+//
+// When both ports are equal the source port is the one zeroed, as
+// vpcflow-digesterd does, so a flow between two well-known ports keeps its
+// destination port. Sums that would overflow an int64 stop at the largest
+// int64.
+type Compactor struct {
+	mu    sync.Mutex
+	flows map[flowKey]flowTotals
+	// ids numbers the account, interface and action strings, so a flow key
+	// is a fixed-size value without pointers: it hashes and compares fast
+	// and costs the garbage collector nothing to scan.
+	ids   map[string]uint32
+	names []string
+}
+
+// flowKey is what two records must share to merge.
+type flowKey struct {
+	src, dst         [16]byte
+	account, iface   uint32
+	action           uint32
+	srcPort, dstPort int32
+	protocol         int32
+	// family holds, for src and dst, 4 or 6 (or 0 for an invalid address),
+	// so that 10.0.0.1 and ::ffff:10.0.0.1 stay apart.
+	srcFamily, dstFamily uint8
+}
+
+// flowTotals is what merging accumulates.
+type flowTotals struct {
+	packets, bytes int64
+	start, end     int64
+}
+
+// NewCompactor returns an empty Compactor.
+func NewCompactor() *Compactor {
+	return &Compactor{flows: make(map[flowKey]flowTotals), ids: make(map[string]uint32)}
+}
+
+// Add merges rec into the digest. rec is copied; the caller may reuse it.
+// IPv6 zones, which flow logs never hold, are not kept.
+func (c *Compactor) Add(rec *Record) {
+	srcPort, dstPort := rec.SrcPort, rec.DstPort
+	if srcPort >= dstPort {
+		srcPort = 0
+	} else {
+		dstPort = 0
+	}
+	k := flowKey{
+		src:       rec.SrcAddr.As16(),
+		dst:       rec.DstAddr.As16(),
+		srcPort:   int32(srcPort),
+		dstPort:   int32(dstPort),
+		protocol:  int32(max(rec.Protocol, -1)),
+		srcFamily: family(rec.SrcAddr),
+		dstFamily: family(rec.DstAddr),
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k.account = c.id(rec.AccountID)
+	k.iface = c.id(rec.InterfaceID)
+	k.action = c.id(rec.Action)
+	t, ok := c.flows[k]
+	if !ok {
+		c.flows[k] = flowTotals{packets: rec.Packets, bytes: rec.Bytes, start: rec.Start, end: rec.End}
+		return
+	}
+	t.packets = addSaturating(t.packets, rec.Packets)
+	t.bytes = addSaturating(t.bytes, rec.Bytes)
+	t.start = min(t.start, rec.Start)
+	t.end = max(t.end, rec.End)
+	c.flows[k] = t
+}
+
+// id returns the number of s ("-" when empty), numbering it if new.
+func (c *Compactor) id(s string) uint32 {
+	if s == "" {
+		s = Missing
+	}
+	if id, ok := c.ids[s]; ok {
+		return id
+	}
+	id := uint32(len(c.names))
+	c.ids[s] = id
+	c.names = append(c.names, s)
+	return id
+}
+
+func family(a netip.Addr) uint8 {
+	switch {
+	case a.Is4():
+		return 4
+	case a.Is6():
+		return 6
+	default:
+		return 0
+	}
+}
+
+func addrOf(b [16]byte, family uint8) netip.Addr {
+	switch family {
+	case 4:
+		return netip.AddrFrom16(b).Unmap()
+	case 6:
+		return netip.AddrFrom16(b)
+	default:
+		return netip.Addr{}
+	}
+}
+
+// Len returns the number of distinct flows so far.
+func (c *Compactor) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.flows)
+}
+
+// Records returns the merged records in the order WriteTo writes them
+// (sorted by start, then the remaining fields). Each has Version 2 and
+// LogStatus "OK". Each is the cheaper choice for many flows.
+func (c *Compactor) Records() []Record {
+	var recs []Record
+	_ = c.Each(func(rec *Record) error {
+		recs = append(recs, *rec)
+		return nil
+	})
+	return recs
+}
+
+// Each calls fn with each merged record in the order WriteTo writes them,
+// stopping at (and returning) the first error fn returns. The record is
+// reused between calls. Records added while Each runs are not seen.
+func (c *Compactor) Each(fn func(*Record) error) error {
+	c.mu.Lock()
+	entries := make([]flowEntry, 0, len(c.flows))
+	for k, t := range c.flows {
+		entries = append(entries, flowEntry{key: k, totals: t})
+	}
+	names := c.names[:len(c.names):len(c.names)]
+	c.mu.Unlock()
+	slices.SortFunc(entries, func(a, b flowEntry) int { return compareEntries(names, &a, &b) })
+	rec := Record{Version: 2, LogStatus: StatusOK}
+	for i := range entries {
+		k, t := &entries[i].key, &entries[i].totals
+		rec.AccountID = names[k.account]
+		rec.InterfaceID = names[k.iface]
+		rec.SrcAddr = addrOf(k.src, k.srcFamily)
+		rec.DstAddr = addrOf(k.dst, k.dstFamily)
+		rec.SrcPort = int(k.srcPort)
+		rec.DstPort = int(k.dstPort)
+		rec.Protocol = int(k.protocol)
+		rec.Packets, rec.Bytes = t.packets, t.bytes
+		rec.Start, rec.End = t.start, t.end
+		rec.Action = names[k.action]
+		if err := fn(&rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteTo writes the merged records as digest lines in a deterministic order
+// (sorted by start, then the remaining fields). It implements io.WriterTo.
+func (c *Compactor) WriteTo(w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	var line []byte
+	err := c.Each(func(rec *Record) error {
+		line = AppendDigestLine(line[:0], rec)
+		_, err := bw.Write(line)
+		return err
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return cw.n, fmt.Errorf("flowlog: write digest: %w", err)
+	}
+	return cw.n, nil
+}
+
+// flowEntry is one merged flow, for sorting.
+type flowEntry struct {
+	key    flowKey
+	totals flowTotals
+}
+
+// compareEntries orders flows by start, end, account, interface, source and
+// destination address (IPv4 before IPv6, as netip.Addr.Compare does), ports,
+// protocol, action; distinct flows never compare equal.
+func compareEntries(names []string, a, b *flowEntry) int {
+	ka, kb := &a.key, &b.key
+	if c := cmp.Compare(a.totals.start, b.totals.start); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.totals.end, b.totals.end); c != 0 {
+		return c
+	}
+	if c := strings.Compare(names[ka.account], names[kb.account]); c != 0 {
+		return c
+	}
+	if c := strings.Compare(names[ka.iface], names[kb.iface]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(ka.srcFamily, kb.srcFamily); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(ka.src[:], kb.src[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(ka.dstFamily, kb.dstFamily); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(ka.dst[:], kb.dst[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(ka.srcPort, kb.srcPort); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(ka.dstPort, kb.dstPort); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(ka.protocol, kb.protocol); c != 0 {
+		return c
+	}
+	return strings.Compare(names[ka.action], names[kb.action])
+}
+
+func addSaturating(a, b int64) int64 {
+	if b > 0 && a > maxInt64-b {
+		return maxInt64
+	}
+	return a + b
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

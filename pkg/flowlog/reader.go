@@ -1,0 +1,471 @@
+package flowlog
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"unsafe"
+)
+
+// DefaultMaxLineBytes is the longest line a Reader accepts unless told
+// otherwise. A flow record is a few hundred bytes even in the widest custom
+// format, so a longer line is garbage and is skipped rather than buffered.
+const DefaultMaxLineBytes = 64 << 10
+
+// maxFirstSkipped is how many malformed line numbers Stats keeps.
+const maxFirstSkipped = 5
+
+// maxInterned bounds the table of account and interface ids a Reader shares
+// between records, so hostile input cannot grow it without limit; past it,
+// each id is allocated.
+const maxInterned = 1 << 16
+
+// minBufferBytes is the smallest read buffer, large enough that reading a
+// digest costs few system calls.
+const minBufferBytes = 128 << 10
+
+// ErrCorrupt is returned (wrapped) by NewReader and Reader.Err when the input
+// claims to be gzip but cannot be decompressed. No retry can fix it.
+var ErrCorrupt = errors.New("corrupt compressed flow log")
+
+// Option configures a Reader.
+type Option func(*readerOptions)
+
+type readerOptions struct {
+	maxLineBytes int
+	format       []string
+}
+
+// WithMaxLineBytes sets the longest line accepted; longer lines are skipped
+// and counted as malformed, never buffered whole. Values below 1 keep the
+// default, DefaultMaxLineBytes.
+func WithMaxLineBytes(n int) Option {
+	return func(o *readerOptions) {
+		if n > 0 {
+			o.maxLineBytes = n
+		}
+	}
+}
+
+// WithFormat sets the fields of a custom format for input that has no header
+// line (by default, the version 2 fields). A header line in the input
+// overrides it.
+func WithFormat(fields []string) Option {
+	return func(o *readerOptions) {
+		o.format = append([]string(nil), fields...)
+	}
+}
+
+// Stats counts what a Reader did with its input.
+type Stats struct {
+	// Lines is the number of lines read.
+	Lines int64
+	// Used is the number of records returned by Next.
+	Used int64
+	// NoFlow is the number of lines that carry no flow: blank, header,
+	// NODATA and SKIPDATA lines.
+	NoFlow int64
+	// Skipped is the number of malformed lines.
+	Skipped int64
+	// FirstSkipped holds the line numbers (from 1) of the first five
+	// malformed lines.
+	FirstSkipped []int64
+}
+
+// Reader reads flow records one at a time. It is not safe for concurrent
+// use; use one Reader per input.
+type Reader struct {
+	br        *bufio.Reader
+	maxLine   int
+	format    format
+	fields    [][]byte
+	rec       Record
+	stats     Stats
+	err       error
+	done      bool
+	gzipped   bool
+	interned  map[string]string
+	firstSkip [maxFirstSkipped]int64
+}
+
+// NewReader reads flow records from r: a digest (version 2 lines, no header)
+// or a raw flow-log file (optional header line naming the fields, versions
+// 2-8, any order), gzip or plain, detected by content (magic bytes);
+// concatenated gzip members are read as one stream. It returns an error only
+// for a corrupt gzip header (wrapping ErrCorrupt), or a failure to read the
+// first bytes.
+func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
+	o := readerOptions{maxLineBytes: DefaultMaxLineBytes}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	fields := o.format
+	if fields == nil {
+		fields = DefaultFields()
+	}
+	size := max(o.maxLineBytes+2, minBufferBytes)
+	raw := bufio.NewReaderSize(r, minBufferBytes)
+	magic, err := raw.Peek(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("flowlog: read: %w", err)
+	}
+	rd := &Reader{
+		maxLine:  o.maxLineBytes,
+		format:   newFormat(fields),
+		interned: make(map[string]string),
+	}
+	rd.fields = make([][]byte, 0, rd.format.n+1)
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(raw)
+		if err != nil {
+			return nil, fmt.Errorf("flowlog: gzip header: %w: %w", ErrCorrupt, err)
+		}
+		rd.gzipped = true
+		rd.br = bufio.NewReaderSize(zr, size)
+	} else if size > minBufferBytes {
+		rd.br = bufio.NewReaderSize(raw, size)
+	} else {
+		rd.br = raw
+	}
+	return rd, nil
+}
+
+// Next advances to the next flow record, skipping blank, header, NODATA and
+// SKIPDATA lines and malformed lines (which it counts). It returns false at
+// EOF or on a read error.
+func (r *Reader) Next() bool {
+	for {
+		line, ok := r.readLine()
+		if !ok {
+			return false
+		}
+		switch r.parse(line) {
+		case lineRecord:
+			r.stats.Used++
+			return true
+		case lineNoFlow:
+			r.stats.NoFlow++
+		default:
+			r.skip()
+		}
+	}
+}
+
+// Record returns the current record; it is valid until the next call to
+// Next. The strings it holds may be kept: they are never overwritten.
+func (r *Reader) Record() *Record { return &r.rec }
+
+// Err returns the first read or decompression error (not malformed lines),
+// nil at clean EOF. A decompression error wraps ErrCorrupt.
+func (r *Reader) Err() error { return r.err }
+
+// Stats returns the counts so far.
+func (r *Reader) Stats() Stats {
+	s := r.stats
+	if s.Skipped > 0 {
+		s.FirstSkipped = append([]int64(nil), r.firstSkip[:min(s.Skipped, maxFirstSkipped)]...)
+	}
+	return s
+}
+
+// skip counts the current line as malformed.
+func (r *Reader) skip() {
+	if r.stats.Skipped < maxFirstSkipped {
+		r.firstSkip[r.stats.Skipped] = r.stats.Lines
+	}
+	r.stats.Skipped++
+}
+
+// readLine returns the next line without its end-of-line bytes, skipping
+// (and counting) lines longer than the limit without buffering them.
+func (r *Reader) readLine() ([]byte, bool) {
+	for !r.done {
+		line, err := r.br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			r.stats.Lines++
+			r.skip()
+			r.discardLine()
+			continue
+		}
+		if err != nil {
+			r.done = true
+			if !errors.Is(err, io.EOF) {
+				r.fail(err)
+				return nil, false
+			}
+			if len(line) == 0 {
+				return nil, false
+			}
+		}
+		r.stats.Lines++
+		line = trimEOL(line)
+		if len(line) > r.maxLine {
+			r.skip()
+			continue
+		}
+		return line, true
+	}
+	return nil, false
+}
+
+// discardLine reads past the rest of an over-long line.
+func (r *Reader) discardLine() {
+	for {
+		_, err := r.br.ReadSlice('\n')
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			r.done = true
+			return
+		default:
+			r.done = true
+			r.fail(err)
+			return
+		}
+	}
+}
+
+// fail records a read error, marking decompression failures as corrupt.
+func (r *Reader) fail(err error) {
+	var corrupt flate.CorruptInputError
+	switch {
+	case r.gzipped && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt)):
+		r.err = fmt.Errorf("flowlog: decompress after line %d: %w: %w", r.stats.Lines, ErrCorrupt, err)
+	default:
+		r.err = fmt.Errorf("flowlog: read after line %d: %w", r.stats.Lines, err)
+	}
+}
+
+func trimEOL(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line
+}
+
+type lineKind int
+
+const (
+	lineMalformed lineKind = iota
+	lineNoFlow
+	lineRecord
+)
+
+// split cuts line into at most limit fields separated by runs of spaces
+// and tabs, stored in r.fields, and returns their number (limit+1 when
+// there are more).
+func (r *Reader) split(line []byte, limit int) int {
+	r.fields = r.fields[:0]
+	start := -1
+	for i, c := range line {
+		if c == ' ' || c == '\t' {
+			if start >= 0 {
+				if len(r.fields) == limit {
+					return limit + 1
+				}
+				r.fields = append(r.fields, line[start:i:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		if len(r.fields) == limit {
+			return limit + 1
+		}
+		r.fields = append(r.fields, line[start:])
+	}
+	return len(r.fields)
+}
+
+var (
+	tokNoData   = []byte("NODATA")
+	tokSkipData = []byte("SKIPDATA")
+)
+
+func isNoFlowStatus(b []byte) bool {
+	return bytes.Equal(b, tokNoData) || bytes.Equal(b, tokSkipData)
+}
+
+// parse fills r.rec from line and says what kind of line it was.
+func (r *Reader) parse(line []byte) lineKind {
+	if len(line) > 0 && !isDigit(line[0]) && !isSpace(line[0]) {
+		if f, ok := parseHeader(line); ok {
+			r.format = f
+			if cap(r.fields) < f.n+1 {
+				r.fields = make([][]byte, 0, f.n+1)
+			}
+			return lineNoFlow
+		}
+	}
+	f := &r.format
+	n := r.split(line, f.n)
+	if n == 0 {
+		return lineNoFlow
+	}
+	if n != f.n {
+		// A NODATA or SKIPDATA line cut short still carries no flow.
+		if n < f.n && isNoFlowStatus(r.fields[n-1]) {
+			return lineNoFlow
+		}
+		return lineMalformed
+	}
+	fields := r.fields
+	rec := &r.rec
+	rec.LogStatus = StatusOK
+	if i := f.idx[fLogStatus]; i >= 0 {
+		switch v := fields[i]; {
+		case string(v) == StatusOK:
+		case isNoFlowStatus(v):
+			return lineNoFlow
+		default:
+			return lineMalformed
+		}
+	} else if i, j := f.idx[fSrcAddr], f.idx[fDstAddr]; i >= 0 && j >= 0 && isMissing(fields[i]) && isMissing(fields[j]) {
+		// Without a log-status field, a NODATA record shows as one with no
+		// addresses.
+		return lineNoFlow
+	}
+	var ok bool
+	if rec.SrcAddr, ok = r.addr(fSrcAddr); !ok {
+		return lineMalformed
+	}
+	if rec.DstAddr, ok = r.addr(fDstAddr); !ok {
+		return lineMalformed
+	}
+	v, ok := r.number(fVersion, 2, 255, 2)
+	if !ok || v < 2 {
+		return lineMalformed
+	}
+	rec.Version = int(v)
+	if v, ok = r.number(fSrcPort, 0, 65535, 0); !ok {
+		return lineMalformed
+	}
+	rec.SrcPort = int(v)
+	if v, ok = r.number(fDstPort, 0, 65535, 0); !ok {
+		return lineMalformed
+	}
+	rec.DstPort = int(v)
+	if v, ok = r.number(fProtocol, 0, 255, -1); !ok {
+		return lineMalformed
+	}
+	rec.Protocol = int(v)
+	if rec.Packets, ok = r.number(fPackets, 0, maxInt64, 0); !ok {
+		return lineMalformed
+	}
+	if rec.Bytes, ok = r.number(fBytes, 0, maxInt64, 0); !ok {
+		return lineMalformed
+	}
+	if rec.Start, ok = r.number(fStart, 0, maxInt64, 0); !ok {
+		return lineMalformed
+	}
+	if rec.End, ok = r.number(fEnd, 0, maxInt64, 0); !ok {
+		return lineMalformed
+	}
+	rec.Action = Missing
+	if i := f.idx[fAction]; i >= 0 {
+		switch v := fields[i]; string(v) {
+		case ActionAccept:
+			rec.Action = ActionAccept
+		case ActionReject:
+			rec.Action = ActionReject
+		case Missing:
+		default:
+			return lineMalformed
+		}
+	}
+	rec.AccountID = r.str(fAccountID)
+	rec.InterfaceID = r.str(fInterfaceID)
+	return lineRecord
+}
+
+const maxInt64 = 1<<63 - 1
+
+func isMissing(b []byte) bool { return len(b) == 1 && b[0] == '-' }
+
+// number parses field k as a decimal in [lo, hi]; "-" and a field the format
+// lacks give missing.
+func (r *Reader) number(k int, lo, hi, missing int64) (int64, bool) {
+	i := r.format.idx[k]
+	if i < 0 {
+		return missing, true
+	}
+	b := r.fields[i]
+	if isMissing(b) {
+		return missing, true
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (maxInt64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	if n < lo || n > hi {
+		return 0, false
+	}
+	return n, true
+}
+
+// addr parses field k as an IP address without a zone: flow logs never hold
+// zones, and a zone would make two records for one address look different.
+func (r *Reader) addr(k int) (netip.Addr, bool) {
+	i := r.format.idx[k]
+	if i < 0 {
+		return netip.Addr{}, false
+	}
+	b := r.fields[i]
+	if len(b) == 0 || len(b) > 64 || bytes.IndexByte(b, '%') >= 0 {
+		return netip.Addr{}, false
+	}
+	// ParseAddr keeps no reference to its input once it returns a valid
+	// zone-free address, so the line buffer can be lent to it instead of
+	// allocating a string per field; on error the (discarded) error value
+	// refers to the buffer, which only delays its collection.
+	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(b), len(b)))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// str returns field k as a string shared between records with the same
+// value, "-" when missing.
+func (r *Reader) str(k int) string {
+	i := r.format.idx[k]
+	if i < 0 {
+		return Missing
+	}
+	b := r.fields[i]
+	if isMissing(b) {
+		return Missing
+	}
+	if s, ok := r.interned[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(r.interned) < maxInterned {
+		r.interned[s] = s
+	}
+	return s
+}

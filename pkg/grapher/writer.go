@@ -1,0 +1,276 @@
+package grapher
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
+)
+
+// ErrInvalidRecord is returned by Writer.Edge for a record whose addresses
+// cannot be drawn: invalid (zero) or carrying an IPv6 zone. flowlog.Reader
+// never returns such records.
+var ErrInvalidRecord = errors.New("record has no drawable addresses")
+
+// writeBufferBytes is the size of the output buffer: large enough that a
+// graph is written in few system calls, small enough to keep memory flat.
+const writeBufferBytes = 64 << 10
+
+// edgeBytesHint is more than a typical edge and its two node statements
+// take; below it, the buffer is flushed before an edge is built in it.
+const edgeBytesHint = 1024
+
+// Writer writes one DOT digraph as records arrive: a node statement the first
+// time an address is seen, then one edge statement per record. Memory grows
+// with the number of distinct addresses only. It is not safe for concurrent
+// use.
+//
+// Node ids are "n" followed by the hex digits of the address bytes: 8 digits
+// for an IPv4 address, 32 for an IPv6 address. Distinct addresses therefore
+// always get distinct ids, and an IPv4 address never shares an id with its
+// IPv4-mapped IPv6 form (10.0.0.1 and ::ffff:10.0.0.1 are drawn as two nodes,
+// as they were written in the input), while the ids stay valid unquoted DOT
+// identifiers that no DOT keyword can match.
+type Writer struct {
+	bw *bufio.Writer
+	// Seen addresses, IPv4 and IPv6 apart: integer and array keys hash and
+	// compare far faster than netip.Addr, and keeping the families apart
+	// keeps 10.0.0.1 and ::ffff:10.0.0.1 apart.
+	nodes4 map[uint32]struct{}
+	nodes6 map[[16]byte]struct{}
+	edges  int64
+}
+
+// NewWriter starts a digraph on w. Nothing reaches w before the buffer fills
+// or Close is called.
+func NewWriter(w io.Writer) *Writer {
+	gw := &Writer{
+		bw:     bufio.NewWriterSize(w, writeBufferBytes),
+		nodes4: make(map[uint32]struct{}),
+		nodes6: make(map[[16]byte]struct{}),
+	}
+	_, _ = gw.bw.WriteString("digraph {\n")
+	return gw
+}
+
+// Edge draws rec as an edge from its source to its destination address,
+// declaring either address first if it is new. It returns ErrInvalidRecord
+// (wrapped) for a record with an invalid or zoned address, and the error of
+// the underlying writer, which is sticky.
+func (w *Writer) Edge(rec *flowlog.Record) error {
+	if !drawable(rec.SrcAddr) || !drawable(rec.DstAddr) {
+		return fmt.Errorf("grapher: draw edge %v -> %v: %w", rec.SrcAddr, rec.DstAddr, ErrInvalidRecord)
+	}
+	// The statement is built straight in the writer's free buffer space, so
+	// that in the common case nothing is copied or allocated.
+	if w.bw.Available() < edgeBytesHint {
+		if err := w.bw.Flush(); err != nil {
+			return fmt.Errorf("grapher: write graph: %w", err)
+		}
+	}
+	b := w.bw.AvailableBuffer()
+	b = w.appendNode(b, rec.SrcAddr)
+	b = w.appendNode(b, rec.DstAddr)
+	b = append(b, '\t')
+	b = appendNodeID(b, rec.SrcAddr)
+	b = append(b, " -> "...)
+	b = appendNodeID(b, rec.DstAddr)
+
+	// Each value is formatted once into the attributes; the label repeats
+	// the same bytes, copied from where they were written.
+	var spans [len(attrNames)][2]int
+	for i, name := range attrNames {
+		b = append(b, name...)
+		spans[i][0] = len(b)
+		switch i {
+		case 0:
+			b = appendEscaped(b, rec.AccountID)
+		case 1:
+			b = appendEscaped(b, rec.InterfaceID)
+		case 2:
+			b = strconv.AppendInt(b, int64(rec.SrcPort), 10)
+		case 3:
+			b = strconv.AppendInt(b, int64(rec.DstPort), 10)
+		case 4:
+			b = appendProtocol(b, rec.Protocol)
+		case 5:
+			b = strconv.AppendInt(b, rec.Packets, 10)
+		case 6:
+			b = strconv.AppendInt(b, rec.Bytes, 10)
+		case 7:
+			b = strconv.AppendInt(b, rec.Start, 10)
+		case 8:
+			b = strconv.AppendInt(b, rec.End, 10)
+		}
+		spans[i][1] = len(b)
+	}
+	b = append(b, `" color="`...)
+	b = append(b, color(rec.Action)...)
+	b = append(b, `" label="`...)
+	for i, name := range labelNames {
+		b = append(b, name...)
+		b = append(b, b[spans[i][0]:spans[i][1]]...)
+	}
+	b = append(b, "\"]\n"...)
+	if _, err := w.bw.Write(b); err != nil {
+		return fmt.Errorf("grapher: write graph: %w", err)
+	}
+	w.edges++
+	return nil
+}
+
+// Close ends the digraph and flushes it. It does not close the underlying
+// writer.
+func (w *Writer) Close() error {
+	if _, err := w.bw.WriteString("}\n"); err != nil {
+		return fmt.Errorf("grapher: write graph: %w", err)
+	}
+	if err := w.bw.Flush(); err != nil {
+		return fmt.Errorf("grapher: write graph: %w", err)
+	}
+	return nil
+}
+
+// Nodes returns the number of distinct addresses drawn so far.
+func (w *Writer) Nodes() int64 { return int64(len(w.nodes4) + len(w.nodes6)) }
+
+// Edges returns the number of edges drawn so far.
+func (w *Writer) Edges() int64 { return w.edges }
+
+// attrNames open each edge attribute, in the order consumers of the seed
+// expect; each ends the previous attribute's quoted value.
+var attrNames = [...]string{
+	` [govpc_accountID="`, `" govpc_eniID="`, `" govpc_srcPort="`, `" govpc_dstPort="`,
+	`" govpc_protocol="`, `" govpc_packets="`, `" govpc_bytes="`, `" govpc_start="`, `" govpc_end="`,
+}
+
+// labelNames name the same values inside the label, joined by a literal \n.
+var labelNames = [len(attrNames)]string{
+	`accountID=`, `\neniID=`, `\nsrcPort=`, `\ndstPort=`,
+	`\nprotocol=`, `\npackets=`, `\nbytes=`, `\nstart=`, `\nend=`,
+}
+
+// appendNode appends the node statement for a if it was not seen before.
+func (w *Writer) appendNode(b []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		k := a.As4()
+		v := binary.BigEndian.Uint32(k[:])
+		if _, ok := w.nodes4[v]; ok {
+			return b
+		}
+		w.nodes4[v] = struct{}{}
+	} else {
+		k := a.As16()
+		if _, ok := w.nodes6[k]; ok {
+			return b
+		}
+		w.nodes6[k] = struct{}{}
+	}
+	b = append(b, '\t')
+	b = appendNodeID(b, a)
+	b = append(b, ` [label="`...)
+	b = a.AppendTo(b)
+	return append(b, "\"]\n"...)
+}
+
+func drawable(a netip.Addr) bool { return a.IsValid() && a.Zone() == "" }
+
+const hexDigits = "0123456789abcdef"
+
+// appendNodeID appends the DOT id of a; see Writer.
+func appendNodeID(b []byte, a netip.Addr) []byte {
+	b = append(b, 'n')
+	if a.Is4() {
+		v4 := a.As4()
+		for _, c := range v4 {
+			b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		return b
+	}
+	v6 := a.As16()
+	for _, c := range v6 {
+		b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	return b
+}
+
+func appendProtocol(b []byte, p int) []byte {
+	if p < 0 {
+		return append(b, '-')
+	}
+	return strconv.AppendInt(b, int64(p), 10)
+}
+
+// color is green for accepted traffic, red for rejected traffic and gray
+// when the record does not say.
+func color(action string) string {
+	switch action {
+	case flowlog.ActionAccept:
+		return "green"
+	case flowlog.ActionReject:
+		return "red"
+	default:
+		return "gray"
+	}
+}
+
+// appendQuoted appends s as a quoted DOT string; see appendEscaped.
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+// appendEscaped appends s for use inside a quoted DOT string, "-" when empty.
+// Quotes and backslashes are escaped, so nothing can end the string early or
+// form a Graphviz escape sequence; control characters, invalid UTF-8 and
+// U+FFFD (which DOT parsers reject or mangle) become '?', so any input gives
+// a graph both Graphviz and gonum accept.
+func appendEscaped(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, '-')
+	}
+	if plain(s) {
+		return append(b, s...)
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20 || c == 0x7f:
+				b = append(b, '?')
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError {
+			b = append(b, '?')
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return b
+}
+
+// plain reports whether s is printable ASCII with no quote or backslash, the
+// common case that needs no escaping.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}

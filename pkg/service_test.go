@@ -1,0 +1,453 @@
+package grapherd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"gonum.org/v1/gonum/graph/formats/dot"
+
+	v1 "github.com/asecurityteam/vpcflow-grapherd/pkg/handlers/v1"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/marker"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/storage"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	window   = "start=2026-11-01T10:00:00Z&stop=2026-11-01T11:00:00Z"
+	sampleV2 = "2 123456789012 eni-0a1 10.0.0.1 10.0.0.2 0 443 6 10 840 1793527200 1793527260 ACCEPT OK\n" +
+		"2 123456789012 eni-0a1 10.0.0.3 10.0.0.1 0 22 6 2 120 1793527300 1793527320 REJECT OK\n"
+)
+
+// digestFunc is a Digester made of a function; the HTTP and built-in
+// digesters have their own tests against real peers.
+type digestFunc func(ctx context.Context, start, stop time.Time) (io.ReadCloser, error)
+
+func (f digestFunc) Digest(ctx context.Context, start, stop time.Time) (io.ReadCloser, error) {
+	return f(ctx, start, stop)
+}
+
+func staticDigest(s string) digestFunc {
+	return func(context.Context, time.Time, time.Time) (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(s)), nil
+	}
+}
+
+type queuerFunc func(ctx context.Context, job types.Job) error
+
+func (f queuerFunc) Queue(ctx context.Context, job types.Job) error { return f(ctx, job) }
+
+type harness struct {
+	url     string
+	service *Service
+	storage *storage.Memory
+	marker  *marker.Memory
+}
+
+func newHarness(t *testing.T, s *Service, env map[string]string) *harness {
+	t.Helper()
+	cfg, err := runtime.Load(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	s.Config = cfg
+	h := &harness{service: s, storage: &storage.Memory{}, marker: &marker.Memory{Timeout: time.Minute}}
+	if s.Storage == nil {
+		s.Storage = h.storage
+	}
+	if s.Marker == nil {
+		s.Marker = h.marker
+	}
+	router := chi.NewRouter()
+	require.NoError(t, s.BindRoutes(router))
+	srv := httptest.NewServer(router)
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, s.Shutdown(ctx))
+	})
+	h.url = srv.URL
+	return h
+}
+
+func (h *harness) do(t *testing.T, method, path string, body io.Reader, header ...string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, h.url+path, body)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, res.Header, string(b)
+}
+
+// waitGraph polls GET until it answers something other than 204.
+func (h *harness) waitGraph(t *testing.T, query string) (int, http.Header, string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, hdr, body := h.do(t, http.MethodGet, "/?"+query, nil)
+		if status != http.StatusNoContent || time.Now().After(deadline) {
+			return status, hdr, body
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func message(t *testing.T, body string) string {
+	t.Helper()
+	var m struct {
+		Message string `json:"message"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &m), "body %q is not a JSON message", body)
+	require.NotEmpty(t, m.Message)
+	return m.Message
+}
+
+func TestCreateThenFetch(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, &Service{Digester: staticDigest(sampleV2)}, nil)
+
+	status, hdr, body := h.do(t, http.MethodPost, "/?"+window, nil)
+	require.Equal(t, http.StatusAccepted, status, body)
+	var created struct{ ID, Start, Stop, Location string }
+	require.NoError(t, json.Unmarshal([]byte(body), &created))
+	require.Equal(t, v1.ComputeID(time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC)), created.ID)
+	require.Equal(t, created.Location, hdr.Get("Location"))
+
+	status, hdr, body = h.waitGraph(t, window)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, v1.DOTContentType, hdr.Get("Content-Type"))
+	g, err := dot.ParseString(body)
+	require.NoError(t, err)
+	require.Len(t, g.Graphs, 1)
+	require.True(t, g.Graphs[0].Directed)
+	require.Contains(t, body, `govpc_dstPort="443"`)
+	require.Contains(t, body, `color="red"`)
+	require.Equal(t, 2, strings.Count(body, "->"), "one edge per digest line")
+
+	// The window now exists: a second POST is a conflict naming it.
+	status, _, body = h.do(t, http.MethodPost, "/?"+window, nil)
+	require.Equal(t, http.StatusConflict, status)
+	require.Equal(t, "graph for the time 2026-11-01T10:00:00Z to 2026-11-01T11:00:00Z already exists", message(t, body))
+
+	// The same window written with an offset is the same graph.
+	status, _, _ = h.do(t, http.MethodGet, "/?start=2026-11-01T12:00:00%2B02:00&stop=2026-11-01T13:00:30%2B02:00", nil)
+	require.Equal(t, http.StatusOK, status)
+}
+
+func TestInProgressConflictNamesWindow(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	h := newHarness(t, &Service{Digester: digestFunc(func(ctx context.Context, _, _ time.Time) (io.ReadCloser, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return io.NopCloser(strings.NewReader(sampleV2)), nil
+	})}, nil)
+
+	status, _, _ := h.do(t, http.MethodPost, "/?"+window, nil)
+	require.Equal(t, http.StatusAccepted, status)
+	status, _, body := h.do(t, http.MethodPost, "/?start=2026-11-01T10:00:10Z&stop=2026-11-01T11:00:59Z", nil)
+	require.Equal(t, http.StatusConflict, status)
+	require.Equal(t, "graph for the time 2026-11-01T10:00:00Z to 2026-11-01T11:00:00Z is being made", message(t, body))
+	status, _, body = h.do(t, http.MethodGet, "/?"+window, nil)
+	require.Equal(t, http.StatusNoContent, status)
+	require.Empty(t, body)
+	close(release)
+	status, _, _ = h.waitGraph(t, window)
+	require.Equal(t, http.StatusOK, status)
+}
+
+func TestConcurrentCreatesQueueOneJob(t *testing.T) {
+	t.Parallel()
+	var jobs atomic.Int32
+	h := newHarness(t, &Service{Digester: digestFunc(func(context.Context, time.Time, time.Time) (io.ReadCloser, error) {
+		jobs.Add(1)
+		return io.NopCloser(strings.NewReader(sampleV2)), nil
+	})}, nil)
+
+	const clients = 50
+	var wg sync.WaitGroup
+	codes := make(chan int, clients)
+	start := make(chan struct{})
+	for range clients {
+		wg.Go(func() {
+			<-start
+			status, _, _ := h.do(t, http.MethodPost, "/?"+window, nil)
+			codes <- status
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	counts := map[int]int{}
+	for c := range codes {
+		counts[c]++
+	}
+	require.Equal(t, map[int]int{http.StatusAccepted: 1, http.StatusConflict: clients - 1}, counts)
+	status, _, _ := h.waitGraph(t, window)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, int32(1), jobs.Load())
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, &Service{Digester: staticDigest(sampleV2)}, nil)
+	tests := []struct {
+		method, path string
+		status       int
+		msg          string
+	}{
+		{http.MethodPost, "/?start=soon&stop=2026-11-01T11:00:00Z", http.StatusBadRequest, `"start" is "soon", not an RFC 3339 time`},
+		{http.MethodGet, "/?start=2026-11-01T12:00:00Z&stop=2026-11-01T11:00:00Z", http.StatusBadRequest, "is after stop"},
+		{http.MethodGet, "/", http.StatusBadRequest, `"start" is required`},
+		{http.MethodPost, "/?start=2026-01-01T00:00:00Z&stop=2026-11-01T00:00:00Z", http.StatusBadRequest, "longer than the limit"},
+		{http.MethodGet, "/?start=2026-11-02T10:00:00Z&stop=2026-11-02T11:00:00Z", http.StatusNotFound, "no graph for the time 2026-11-02T10:00:00Z to 2026-11-02T11:00:00Z"},
+		{http.MethodGet, "/no/such/route", http.StatusNotFound, "no route for GET /no/such/route"},
+		{http.MethodPut, "/", http.StatusMethodNotAllowed, "method PUT is not allowed"},
+		{http.MethodGet, "/grapherd/job", http.StatusMethodNotAllowed, "method GET is not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			status, hdr, body := h.do(t, tt.method, tt.path, nil)
+			require.Equal(t, tt.status, status, body)
+			require.Equal(t, "application/json", hdr.Get("Content-Type"))
+			require.Contains(t, message(t, body), tt.msg)
+		})
+	}
+}
+
+func TestFailedJobIsReportedAndRetried(t *testing.T) {
+	t.Parallel()
+	var fail atomic.Bool
+	fail.Store(true)
+	h := newHarness(t, &Service{Digester: digestFunc(func(context.Context, time.Time, time.Time) (io.ReadCloser, error) {
+		if fail.Load() {
+			return nil, errors.New("digester answered 503")
+		}
+		return io.NopCloser(strings.NewReader(sampleV2)), nil
+	})}, nil)
+
+	status, _, _ := h.do(t, http.MethodPost, "/?"+window, nil)
+	require.Equal(t, http.StatusAccepted, status)
+	status, _, body := h.waitGraph(t, window)
+	require.Equal(t, http.StatusFailedDependency, status, body)
+	require.Contains(t, message(t, body), "digester answered 503")
+
+	// A failed window may be asked for again at once.
+	fail.Store(false)
+	status, _, body = h.do(t, http.MethodPost, "/?"+window, nil)
+	require.Equal(t, http.StatusAccepted, status, body)
+	status, _, _ = h.waitGraph(t, window)
+	require.Equal(t, http.StatusOK, status)
+}
+
+func TestMalformedDigestFailsPermanently(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, &Service{Digester: staticDigest("2 garbage\nnot a flow log line at all\n")}, nil)
+	job := jobBody(t, window)
+	status, _, body := h.do(t, http.MethodPost, "/topic/event", strings.NewReader(job))
+	require.Equal(t, http.StatusUnprocessableEntity, status, body)
+	require.Contains(t, message(t, body), "malformed digest")
+	status, _, body = h.do(t, http.MethodGet, "/?"+window, nil)
+	require.Equal(t, http.StatusFailedDependency, status)
+	require.Contains(t, message(t, body), "malformed digest")
+}
+
+func TestQueueFailureClearsMark(t *testing.T) {
+	t.Parallel()
+	var fail atomic.Bool
+	fail.Store(true)
+	var queued atomic.Int32
+	h := newHarness(t, &Service{
+		Digester: staticDigest(sampleV2),
+		Queuer: queuerFunc(func(context.Context, types.Job) error {
+			if fail.Load() {
+				return errors.New("event bus answered 502")
+			}
+			queued.Add(1)
+			return nil
+		}),
+	}, nil)
+	status, _, body := h.do(t, http.MethodPost, "/?"+window, nil)
+	require.Equal(t, http.StatusInternalServerError, status)
+	require.Equal(t, "queuer dependency failed", message(t, body))
+	// Nothing holds the window: it is not in progress and may be asked for again.
+	status, _, _ = h.do(t, http.MethodGet, "/?"+window, nil)
+	require.Equal(t, http.StatusNotFound, status)
+	fail.Store(false)
+	status, _, _ = h.do(t, http.MethodPost, "/?"+window, nil)
+	require.Equal(t, http.StatusAccepted, status)
+	require.Equal(t, int32(1), queued.Load())
+}
+
+func jobBody(t *testing.T, query string) string {
+	t.Helper()
+	start, stop, err := v1.ParseWindow(query, 0)
+	require.NoError(t, err)
+	b, err := v1.EncodeJob(types.Job{ID: v1.ComputeID(start, stop), Start: start, Stop: stop})
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestWorkerIsIdempotent(t *testing.T) {
+	t.Parallel()
+	var digests atomic.Int32
+	h := newHarness(t, &Service{Digester: digestFunc(func(context.Context, time.Time, time.Time) (io.ReadCloser, error) {
+		digests.Add(1)
+		return io.NopCloser(strings.NewReader(sampleV2)), nil
+	})}, nil)
+	job := jobBody(t, window)
+	for range 3 {
+		status, _, body := h.do(t, http.MethodPost, "/vpcflow/graph", strings.NewReader(job))
+		require.Equal(t, http.StatusNoContent, status, body)
+	}
+	require.Equal(t, int32(1), digests.Load(), "a redelivered job does no work once the graph exists")
+	status, _, _ := h.do(t, http.MethodGet, "/?"+window, nil)
+	require.Equal(t, http.StatusOK, status)
+}
+
+func TestWorkerRejectsBadBodies(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, &Service{Digester: staticDigest(sampleV2)}, map[string]string{"GRAPHERD_MAX_BODY_BYTES": "512"})
+	tests := []struct {
+		name, body string
+		status     int
+		msg        string
+	}{
+		{"not json", "hello", http.StatusBadRequest, "not a JSON object"},
+		{"empty", "", http.StatusBadRequest, "not a JSON object"},
+		{"id of another window", strings.Replace(jobBody(t, window), "11:00:00Z", "12:00:00Z", 1), http.StatusBadRequest, "is not the id of the window"},
+		{"too large", `{"id":"` + strings.Repeat("a", 1024) + `"}`, http.StatusRequestEntityTooLarge, "larger than 512 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			status, _, body := h.do(t, http.MethodPost, "/topic/event", strings.NewReader(tt.body))
+			require.Equal(t, tt.status, status, body)
+			require.Contains(t, message(t, body), tt.msg)
+		})
+	}
+}
+
+func TestWorkerRespondAsync(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	h := newHarness(t, &Service{Digester: digestFunc(func(ctx context.Context, _, _ time.Time) (io.ReadCloser, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return io.NopCloser(strings.NewReader(sampleV2)), nil
+	})}, nil)
+	started := time.Now()
+	status, hdr, _ := h.do(t, http.MethodPost, "/grapherd/job", strings.NewReader(jobBody(t, window)), "Prefer", "respond-async, wait=5")
+	require.Equal(t, http.StatusAccepted, status)
+	require.Equal(t, "respond-async", hdr.Get("Preference-Applied"))
+	require.Less(t, time.Since(started), 2*time.Second, "the worker must not hold the caller while the digest is made")
+	status, _, _ = h.do(t, http.MethodGet, "/?"+window, nil)
+	require.Equal(t, http.StatusNoContent, status, "the worker marks a job it takes directly")
+	close(release)
+	status, _, _ = h.waitGraph(t, window)
+	require.Equal(t, http.StatusOK, status)
+}
+
+type pingFailStorage struct{ storage.Memory }
+
+func (*pingFailStorage) Ping(context.Context) error { return errors.New("bucket graphs: connection refused") }
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, &Service{Digester: staticDigest(""), Storage: &pingFailStorage{}}, nil)
+	status, _, body := h.do(t, http.MethodGet, "/healthz", nil)
+	require.Equal(t, http.StatusOK, status)
+	require.JSONEq(t, `{"status":"ok"}`, body)
+	status, _, body = h.do(t, http.MethodGet, "/readyz", nil)
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	require.Contains(t, body, `"storage":"bucket graphs: connection refused"`)
+}
+
+func TestShutdownClearsMarksOfCancelledJobs(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	s := &Service{Digester: digestFunc(func(ctx context.Context, _, _ time.Time) (io.ReadCloser, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, fmt.Errorf("digest: %w", ctx.Err())
+	})}
+	cfg, err := runtime.Load(func(string) string { return "" })
+	require.NoError(t, err)
+	s.Config = cfg
+	mk := &marker.Memory{Timeout: time.Hour}
+	s.Storage, s.Marker = &storage.Memory{}, mk
+	router := chi.NewRouter()
+	require.NoError(t, s.BindRoutes(router))
+	srv := httptest.NewServer(router)
+	defer srv.Close()
+
+	res, err := http.Post(srv.URL+"/?"+window, "", nil)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_ = s.Shutdown(ctx) // gives up waiting and cancels the running job
+	start, stop, _ := v1.ParseWindow(window, 0)
+	m, err := mk.Check(context.Background(), v1.ComputeID(start, stop))
+	require.NoError(t, err)
+	require.Equal(t, types.MarkNone, m.State, "a job cut short by shutdown leaves the window free")
+}
+
+// TestLongJobKeepsItsMark runs a job several times longer than the mark's
+// timeout: the worker's refreshes keep GET at 204 and POST at 409 throughout.
+func TestLongJobKeepsItsMark(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	h := newHarness(t, &Service{Digester: digestFunc(func(ctx context.Context, _, _ time.Time) (io.ReadCloser, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return io.NopCloser(strings.NewReader(sampleV2)), nil
+	}), Marker: &marker.Memory{Timeout: 300 * time.Millisecond}}, map[string]string{"GRAPH_PROGRESS_TIMEOUT": "300"})
+
+	status, _, _ := h.do(t, http.MethodPost, "/?"+window, nil)
+	require.Equal(t, http.StatusAccepted, status)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		status, _, _ = h.do(t, http.MethodGet, "/?"+window, nil)
+		require.Equal(t, http.StatusNoContent, status, "the mark must not expire while the job runs")
+		status, _, _ = h.do(t, http.MethodPost, "/?"+window, nil)
+		require.Equal(t, http.StatusConflict, status)
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(release)
+	status, _, _ = h.waitGraph(t, window)
+	require.Equal(t, http.StatusOK, status)
+}
