@@ -379,7 +379,9 @@ func TestWorkerRespondAsync(t *testing.T) {
 
 type pingFailStorage struct{ storage.Memory }
 
-func (*pingFailStorage) Ping(context.Context) error { return errors.New("bucket graphs: connection refused") }
+func (*pingFailStorage) Ping(context.Context) error {
+	return errors.New("bucket graphs: connection refused")
+}
 
 func TestHealth(t *testing.T) {
 	t.Parallel()
