@@ -52,7 +52,8 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./pkg/grapher/ ./pkg/flowlog/
 	mkdir -p $(CACHE)/bench
 	$(GO) run ./tools/gendigest -lines $(BENCH_LINES) -addrs 20000 -o $(CACHE)/bench/digest-$(BENCH_LINES).log
-	/usr/bin/time -f 'convert: %e s wall, %M KB peak RSS' ./$(BIN) convert -o $(CACHE)/bench/graph.dot $(CACHE)/bench/digest-$(BENCH_LINES).log
+	/usr/bin/time -f 'convert -o FILE: %e s wall, %M KB peak RSS' ./$(BIN) convert -o $(CACHE)/bench/graph.dot $(CACHE)/bench/digest-$(BENCH_LINES).log
+	/usr/bin/time -f 'convert to stdout: %e s wall, %M KB peak RSS' ./$(BIN) convert $(CACHE)/bench/digest-$(BENCH_LINES).log > /dev/null
 	@ls -l $(CACHE)/bench/digest-$(BENCH_LINES).log $(CACHE)/bench/graph.dot
 
 ## fuzz: a short run of each fuzz target.
