@@ -329,7 +329,7 @@ func (c *Config) LogAttrs() []slog.Attr {
 			}
 			attrs = append(attrs, slog.String(key, s))
 		case time.Duration:
-			attrs = append(attrs, slog.Duration(key, v))
+			attrs = append(attrs, slog.String(key, v.String())) // "10s", not nanoseconds
 		case []string:
 			attrs = append(attrs, slog.Any(key, slices.Clone(v)))
 		case []int:

@@ -510,7 +510,7 @@ func TestConfigLogAttrsMaskSecrets(t *testing.T) {
 	require.Equal(t, "https://REDACTED@digester.example.com/v1", attrs["DIGESTER_ENDPOINT"].String())
 	require.Equal(t, "http://REDACTED@bus.example.com", attrs["STREAM_APPLIANCE_ENDPOINT"].String())
 	require.Equal(t, "http://REDACTED@127.0.0.1:7070", attrs["AWS_ENDPOINT_URL_S3"].String())
-	require.Equal(t, 10*time.Second, attrs["GRAPH_PROGRESS_TIMEOUT"].Duration())
+	require.Equal(t, "10s", attrs["GRAPH_PROGRESS_TIMEOUT"].String(), "durations are logged readably")
 
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
