@@ -453,3 +453,48 @@ func TestLongJobKeepsItsMark(t *testing.T) {
 	status, _, _ = h.waitGraph(t, window)
 	require.Equal(t, http.StatusOK, status)
 }
+
+// brokenReadStorage serves graphs whose stream breaks after a few bytes, as
+// an S3 connection dropped mid-download would.
+type brokenReadStorage struct{ storage.Memory }
+
+type breakingReader struct{ left int }
+
+func (b *breakingReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errors.New("connection reset by S3")
+	}
+	n := min(len(p), b.left)
+	for i := range p[:n] {
+		p[i] = 'x'
+	}
+	b.left -= n
+	return n, nil
+}
+
+func (*breakingReader) Close() error { return nil }
+
+func (s *brokenReadStorage) Get(ctx context.Context, id string) (io.ReadCloser, error) {
+	if _, err := s.Memory.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	return &breakingReader{left: 64 << 10}, nil
+}
+
+// TestInterruptedGraphIsNotServedWhole shows a client that a graph stream
+// broken midway ends in an error, never in a clean short body.
+func TestInterruptedGraphIsNotServedWhole(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, &Service{Digester: staticDigest(sampleV2), Storage: &brokenReadStorage{}}, nil)
+	status, _, _ := h.do(t, http.MethodPost, "/topic/event", strings.NewReader(jobBody(t, window)))
+	require.Equal(t, http.StatusNoContent, status)
+
+	res, err := http.Get(h.url + "/?" + window)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	b, err := io.ReadAll(res.Body)
+	require.Error(t, err, "the client must see the stream break, not a complete body")
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.Len(t, b, 64<<10)
+}
