@@ -149,7 +149,7 @@ func (c *converter) read(ctx context.Context, name string, gw *grapher.Writer) e
 		defer f.Close()
 		in, display = f, name
 	}
-	rd, err := flowlog.NewReader(&ctxReader{ctx: ctx, r: in}, c.readerOpts...)
+	rd, err := flowlog.NewReader(in, append([]flowlog.Option{flowlog.WithContext(ctx)}, c.readerOpts...)...)
 	if err != nil {
 		return fmt.Errorf("convert: read %q: %w", display, err)
 	}
@@ -258,18 +258,4 @@ func writeAtomically(path string, write func(io.Writer) error) (err error) {
 		return fmt.Errorf("convert: write output: %w", err)
 	}
 	return nil
-}
-
-// ctxReader stops reading once its context ends, so that a long run of
-// lines yielding no record cannot outlast a cancellation.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -181,10 +181,17 @@ func (c *Compactor) Each(fn func(*Record) error) error {
 // WriteTo writes the merged records as digest lines in a deterministic order
 // (sorted by start, then the remaining fields). It implements io.WriterTo.
 func (c *Compactor) WriteTo(w io.Writer) (int64, error) {
+	return WriteDigest(w, c.Each)
+}
+
+// WriteDigest writes the records each yields to w as version 2 digest lines,
+// buffered, and returns the number of bytes written. each calls its
+// argument once per record and stops at the first error it returns.
+func WriteDigest(w io.Writer, each func(yield func(*Record) error) error) (int64, error) {
 	cw := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	var line []byte
-	err := c.Each(func(rec *Record) error {
+	err := each(func(rec *Record) error {
 		line = AppendDigestLine(line[:0], rec)
 		_, err := bw.Write(line)
 		return err

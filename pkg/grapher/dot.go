@@ -43,7 +43,7 @@ func (d *DOT) Graph(ctx context.Context, w io.Writer, digest io.Reader) (types.G
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	rd, err := flowlog.NewReader(&ctxReader{ctx: ctx, r: digest}, flowlog.WithMaxLineBytes(d.MaxLineBytes))
+	rd, err := flowlog.NewReader(digest, flowlog.WithContext(ctx), flowlog.WithMaxLineBytes(d.MaxLineBytes))
 	if err != nil {
 		return types.GraphStats{}, classify(err)
 	}
@@ -125,19 +125,4 @@ func classify(err error) error {
 		return fmt.Errorf("grapher: read digest: %w: %w", types.ErrMalformedDigest, err)
 	}
 	return fmt.Errorf("grapher: read digest: %w", err)
-}
-
-// ctxReader stops reading once its context ends, so that a long run of
-// lines yielding no record (all malformed, say) cannot outlast a
-// cancellation. Reads are of whole buffers, so the check costs nothing.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

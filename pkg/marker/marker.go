@@ -24,8 +24,6 @@ import (
 const (
 	// markSuffix names a graph's mark, as the seed named it.
 	markSuffix = "_in_progress"
-	// maxIDLength bounds a graph id; the service's ids are 36-byte UUIDs.
-	maxIDLength = 64
 	// maxReasonLength bounds a stored failure reason, so an enormous error
 	// message cannot make a mark large.
 	maxReasonLength = 1024
@@ -36,23 +34,8 @@ const (
 	maxAttempts = 8
 )
 
-// validateID rejects any id that is not a UUID-like string of letters,
-// digits and '-', so an id can never name another key or escape a folder.
-func validateID(id string) error {
-	if id == "" {
-		return fmt.Errorf("%w: empty graph id", types.ErrInvalidInput)
-	}
-	if len(id) > maxIDLength {
-		return fmt.Errorf("%w: graph id longer than %d bytes", types.ErrInvalidInput, maxIDLength)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
-			return fmt.Errorf("%w: graph id %q: only letters, digits and '-' are allowed", types.ErrInvalidInput, id)
-		}
-	}
-	return nil
-}
+// validateID checks a graph id before it becomes a key or a file name.
+func validateID(id string) error { return types.ValidateID(id) }
 
 // markKey is the key or file name of the mark for id.
 func markKey(id string) string { return id + markSuffix }

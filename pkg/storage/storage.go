@@ -7,39 +7,20 @@ package storage
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
 
 const (
-	// maxIDLength bounds a graph id; the service's ids are 36-byte UUIDs.
-	maxIDLength = 64
 	// graphSuffix is the extension of a stored graph, as the seed named them.
 	graphSuffix = ".dot"
 	// ContentType is the media type of a stored DOT graph.
 	ContentType = "text/vnd.graphviz"
 )
 
-// validateID rejects any id that is not a UUID-like string of letters,
-// digits and '-', so an id can never name another key, escape a folder or
-// smuggle control characters into a log line.
-func validateID(id string) error {
-	if id == "" {
-		return fmt.Errorf("%w: empty graph id", types.ErrInvalidInput)
-	}
-	if len(id) > maxIDLength {
-		return fmt.Errorf("%w: graph id longer than %d bytes", types.ErrInvalidInput, maxIDLength)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
-			return fmt.Errorf("%w: graph id %q: only letters, digits and '-' are allowed", types.ErrInvalidInput, id)
-		}
-	}
-	return nil
-}
+// validateID checks a graph id before it becomes a key or a file name.
+func validateID(id string) error { return types.ValidateID(id) }
 
 // graphKey is the key or file name of the graph id.
 func graphKey(id string) string { return id + graphSuffix }

@@ -4,7 +4,6 @@
 package flowlogtest
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -117,30 +116,7 @@ func Records(spec Spec, fn func(*flowlog.Record) error) error {
 // WriteDigest writes the digest spec describes to w as version 2 digest
 // lines and returns the number of bytes written.
 func WriteDigest(w io.Writer, spec Spec) (int64, error) {
-	cw := &countingWriter{w: w}
-	bw := bufio.NewWriterSize(cw, 64<<10)
-	var line []byte
-	err := Records(spec, func(rec *flowlog.Record) error {
-		line = flowlog.AppendDigestLine(line[:0], rec)
-		_, err := bw.Write(line)
-		return err
+	return flowlog.WriteDigest(w, func(yield func(*flowlog.Record) error) error {
+		return Records(spec, yield)
 	})
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err != nil {
-		return cw.n, fmt.Errorf("flowlogtest: write digest: %w", err)
-	}
-	return cw.n, nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
