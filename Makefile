@@ -49,7 +49,7 @@ graphviz:
 ## bench: converter benchmarks and the 1M-line conversion with its peak RSS.
 bench: build
 	@command -v /usr/bin/time >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./pkg/grapher/ ./pkg/flowlog/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./pkg/grapher/ ./pkg/flowlog/ ./pkg/digester/
 	mkdir -p $(CACHE)/bench
 	$(GO) run ./tools/gendigest -lines $(BENCH_LINES) -addrs 20000 -o $(CACHE)/bench/digest-$(BENCH_LINES).log
 	/usr/bin/time -f 'convert -o FILE: %e s wall, %M KB peak RSS' ./$(BIN) convert -o $(CACHE)/bench/graph.dot $(CACHE)/bench/digest-$(BENCH_LINES).log
