@@ -160,6 +160,7 @@ func (s *Service) init(ctx context.Context) error {
 		Stats:          s.Stats,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxDigestBytes: cfg.MaxDigestBytes,
+		MaxWindow:      cfg.MaxWindow,
 		// Refresh the mark well before it expires.
 		RefreshInterval: cfg.GraphProgressTimeout / 3,
 	}
@@ -189,6 +190,7 @@ func (s *Service) httpClient(timeout time.Duration) *http.Client {
 func (s *Service) s3Options(region string) awss3.Options {
 	cfg := s.Config
 	return awss3.Options{
+		Timeout:            cfg.RequestTimeout,
 		Region:             region,
 		Endpoint:           cfg.S3Endpoint(),
 		UseIAM:             cfg.UseIAM,
@@ -247,6 +249,7 @@ func (s *Service) defaultDigester(ctx context.Context) (types.Digester, error) {
 			PollInterval: cfg.DigesterPollingInterval,
 			PollTimeout:  cfg.DigesterPollingTimeout,
 			MaxBytes:     cfg.MaxDigestBytes,
+			ReadTimeout:  cfg.RequestTimeout,
 		}, nil
 	case cfg.FlowLogsBucket != "":
 		client, err := awss3.NewClient(ctx, s.s3Options(cfg.FlowLogsBucketRegion))

@@ -6,12 +6,14 @@ package awss3
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -59,8 +61,15 @@ type Options struct {
 	SecretAccessKey string
 	// HTTPClient, when set, carries every S3 request and owns its TLS
 	// settings (AWS_CA_BUNDLE is then not applied to it); nil means the SDK's
-	// default client.
+	// default client, bounded by Timeout.
 	HTTPClient *http.Client
+	// Timeout bounds each wait of an S3 call on the SDK's default client: to
+	// connect, for the response headers, and for each write of a request
+	// body to make progress. An S3 that never accepts, never answers or stops
+	// reading an upload then fails the attempt after Timeout (retried a
+	// bounded number of times) instead of hanging the caller. Bodies are not
+	// bounded as a whole: graphs are streamed. Zero means no bound.
+	Timeout time.Duration
 }
 
 // NewClient returns an S3 client configured from o. Calls retry a bounded
@@ -79,6 +88,11 @@ func NewClient(ctx context.Context, o Options) (*s3.Client, error) {
 		return nil, err
 	}
 	opts = append(opts, credOpts...)
+	if o.HTTPClient == nil && o.Timeout > 0 {
+		// A BuildableClient, unlike a plain *http.Client, still gets
+		// AWS_CA_BUNDLE applied by the config loader.
+		opts = append(opts, config.WithHTTPClient(boundedClient(o.Timeout)))
+	}
 
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -155,4 +169,58 @@ func sharedFileOptions(ctx context.Context, o Options) ([]func(*config.LoadOptio
 		opts = append(opts, config.WithSharedCredentialsFiles(files))
 	}
 	return opts, nil
+}
+
+// boundedClient is the SDK's default client with its waits bounded by
+// timeout; see Options.Timeout.
+func boundedClient(timeout time.Duration) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
+		if d.Timeout <= 0 || timeout < d.Timeout {
+			d.Timeout = timeout
+		}
+	}).WithTransportOptions(func(t *http.Transport) {
+		t.ResponseHeaderTimeout = timeout
+		dial := t.DialContext
+		if dial == nil {
+			return
+		}
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &writeDeadlineConn{Conn: c, timeout: timeout}, nil
+		}
+	})
+}
+
+// writeChunk is how much of a write must go out within the timeout: a
+// progress bound (a few KiB/s at the default timeout), not one on the size
+// of a part.
+const writeChunk = 64 << 10
+
+// writeDeadlineConn fails a write that makes no progress: a peer that stops
+// reading (its window closed) fails the write after timeout rather than
+// blocking it for good, which no response-header timeout can catch because
+// the request is never fully sent. Large writes go out in chunks, each with
+// its own deadline, so a slow link is not mistaken for a dead one.
+type writeDeadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *writeDeadlineConn) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+			return n, err
+		}
+		m, err := c.Conn.Write(p[:min(len(p), writeChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
 }

@@ -2,6 +2,7 @@ package digester
 
 import (
 	"bufio"
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -53,6 +54,12 @@ type HTTP struct {
 	// MaxBytes bounds the size of the (decompressed) digest; reading past it
 	// fails with an error wrapping types.ErrDigestTooLarge. 0 means no limit.
 	MaxBytes int64
+	// ReadTimeout bounds each wait for more of a ready digest's body: a
+	// digester that stops sending mid-body fails the read after this long
+	// instead of holding the job (and its progress mark) forever. It is not
+	// a bound on the whole body, which may be large. Not positive means no
+	// bound.
+	ReadTimeout time.Duration
 }
 
 var _ types.Digester = (*HTTP)(nil)
@@ -127,7 +134,7 @@ func (h *HTTP) poll(ctx context.Context, u string) (io.ReadCloser, error) {
 				drainClose(res.Body)
 				return fail(polls, context.DeadlineExceeded)
 			}
-			r, err := newBodyReader(res.Body, h.MaxBytes, cancel)
+			r, err := newBodyReader(res.Body, h.MaxBytes, h.ReadTimeout, cancel)
 			if err != nil {
 				return nil, fmt.Errorf("digester: read digest: %w", err)
 			}
@@ -215,8 +222,8 @@ func drainClose(body io.ReadCloser) {
 var errReadAfterClose = errors.New("digester: read after close")
 
 // bodyReader streams a ready digest: it decompresses gzip bodies, enforces
-// the size limit and, on Close, drains and closes the body and releases the
-// poll context.
+// the size limit and the read timeout and, on Close, drains and closes the
+// body and releases the poll context.
 type bodyReader struct {
 	body    io.ReadCloser
 	gz      *gzip.Reader
@@ -224,10 +231,14 @@ type bodyReader struct {
 	release context.CancelFunc
 	once    sync.Once
 	closed  atomic.Bool
+	// stall bounds one Read; when it passes, release cancels the request,
+	// which unblocks the read, and stalled records why.
+	stall   time.Duration
+	stalled atomic.Bool
 }
 
-func newBodyReader(body io.ReadCloser, maxBytes int64, release context.CancelFunc) (*bodyReader, error) {
-	br := &bodyReader{body: body, release: release}
+func newBodyReader(body io.ReadCloser, maxBytes int64, stall time.Duration, release context.CancelFunc) (*bodyReader, error) {
+	br := &bodyReader{body: body, release: release, stall: stall}
 	buf := bufio.NewReader(body)
 	magic, err := buf.Peek(2)
 	switch {
@@ -252,25 +263,56 @@ func newBodyReader(body io.ReadCloser, maxBytes int64, release context.CancelFun
 	return br, nil
 }
 
-// Read reads the (decompressed) digest.
+// Read reads the (decompressed) digest. Corrupt compressed data is a
+// malformed digest (permanent: the digester would send the same bytes
+// again); a body cut short or stalled is not.
 func (b *bodyReader) Read(p []byte) (int, error) {
 	if b.closed.Load() {
 		return 0, errReadAfterClose
 	}
+	if b.stalled.Load() {
+		return 0, b.stallError()
+	}
+	var timer *time.Timer
+	if b.stall > 0 {
+		timer = time.AfterFunc(b.stall, func() {
+			b.stalled.Store(true)
+			b.release()
+		})
+	}
 	n, err := b.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
+	if timer != nil && !timer.Stop() {
+		return n, b.stallError()
+	}
+	var corrupt flate.CorruptInputError
+	switch {
+	case err == nil || errors.Is(err, io.EOF):
+	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.As(err, &corrupt):
+		err = fmt.Errorf("digester: read digest: %w: %w", types.ErrMalformedDigest, err)
+	default:
 		err = fmt.Errorf("digester: read digest: %w", err)
 	}
 	return n, err
 }
 
-// Close drains and closes the response body and releases its context.
+func (b *bodyReader) stallError() error {
+	return fmt.Errorf("digester: read digest: no data for %s: %w", b.stall, context.DeadlineExceeded)
+}
+
+// Close drains and closes the response body and releases its context. The
+// drain is bounded by the read timeout too, so a digester that stalls after
+// the reader stopped early (a digest too large, a failed job) cannot hold
+// Close.
 func (b *bodyReader) Close() error {
 	var err error
 	b.once.Do(func() {
 		b.closed.Store(true)
 		if b.gz != nil {
 			_ = b.gz.Close()
+		}
+		if b.stall > 0 {
+			timer := time.AfterFunc(b.stall, b.release)
+			defer timer.Stop()
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(b.body, drainBytes))
 		err = b.body.Close()
@@ -306,6 +348,6 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	}
 	n = int(l.left)
 	l.left = 0
-	l.err = fmt.Errorf("digest larger than %d bytes: %w", l.max, types.ErrDigestTooLarge)
+	l.err = fmt.Errorf("digest larger than %d bytes (GRAPHERD_MAX_DIGEST_BYTES): %w", l.max, types.ErrDigestTooLarge)
 	return n, l.err
 }

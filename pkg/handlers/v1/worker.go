@@ -40,6 +40,9 @@ type Worker struct {
 	MaxBodyBytes int64
 	// MaxDigestBytes bounds the digest read for one job; zero means no bound.
 	MaxDigestBytes int64
+	// MaxWindow bounds stop-start of a job taken over HTTP, as the API bounds
+	// the windows it queues; zero means no bound.
+	MaxWindow time.Duration
 	// RefreshInterval is how often a running job refreshes its progress
 	// mark, so a job longer than the mark's timeout keeps its window; zero
 	// means never. A third of the timeout leaves room for a missed beat.
@@ -71,6 +74,10 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, logger, err)
 		return
 	}
+	if h.MaxWindow > 0 && job.Stop.Sub(job.Start) > h.MaxWindow {
+		writeError(w, r, logger, invalidf("job window of %s is longer than the limit of %s", job.Stop.Sub(job.Start), h.MaxWindow))
+		return
+	}
 	logger = logger.With(slog.String("id", job.ID))
 	if h.Async != nil && prefersAsync(r.Header) {
 		if err := h.Async.Queue(r.Context(), job); err != nil {
@@ -84,7 +91,8 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	if err := h.Run(WithLogger(r.Context(), logger), job); err != nil {
+	// Run adds the id to the request's logger itself.
+	if err := h.Run(r.Context(), job); err != nil {
 		writeError(w, r, logger, err)
 		return
 	}
@@ -104,6 +112,11 @@ func DecodeJob(r io.Reader) (types.Job, error) {
 		return types.Job{}, invalidf("job body is not a JSON object with id, start and stop: %s", quoteInput(err.Error()))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		// A body over the limit is too large wherever its object ends.
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return types.Job{}, err
+		}
 		return types.Job{}, invalidf("job body has data after the JSON object")
 	}
 	if _, err := uuid.Parse(body.ID); err != nil || len(body.ID) != 36 {
@@ -238,7 +251,7 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 		if types.IsPermanent(graphErr) {
 			return gs, graphErr
 		}
-		return gs, fmt.Errorf("%s: %w", DependencyDigester, graphErr)
+		return gs, dependencyError(DependencyDigester, graphErr)
 	case storeErr != nil:
 		return gs, dependencyError(DependencyStorage, storeErr)
 	}
