@@ -79,6 +79,9 @@ func (s *Service) BindRoutes(r chi.Router) error {
 		Queuer:    s.Queuer,
 		Logger:    s.Logger,
 		MaxWindow: cfg.MaxWindow,
+		// A client gets as long to take each part of a graph as a dependency
+		// gets to answer.
+		WriteTimeout: cfg.RequestTimeout,
 	}
 	health := &v1.Health{Checks: s.checks, Logger: s.Logger}
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -497,4 +498,49 @@ func TestInterruptedGraphIsNotServedWhole(t *testing.T) {
 	require.Error(t, err, "the client must see the stream break, not a complete body")
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	require.Len(t, b, 64<<10)
+}
+
+// endlessStorage serves a graph that never ends and reports when its
+// stream is closed, that is when the handler serving it has returned.
+type endlessStorage struct {
+	storage.Memory
+	closed chan struct{}
+}
+
+type endlessReader struct{ closed chan struct{} }
+
+func (endlessReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+func (e endlessReader) Close() error {
+	close(e.closed)
+	return nil
+}
+
+func (s *endlessStorage) Get(context.Context, string) (io.ReadCloser, error) {
+	return endlessReader{closed: s.closed}, nil
+}
+
+// TestClientThatStopsReadingIsCutOff shows a client that asks for a graph
+// and never reads it releasing the handler after GRAPHERD_HTTP_TIMEOUT.
+func TestClientThatStopsReadingIsCutOff(t *testing.T) {
+	t.Parallel()
+	st := &endlessStorage{closed: make(chan struct{})}
+	h := newHarness(t, &Service{Digester: staticDigest(sampleV2), Storage: st}, map[string]string{"GRAPHERD_HTTP_TIMEOUT": "300ms"})
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET /?%s HTTP/1.1\r\nHost: grapherd\r\n\r\n", window)
+	require.NoError(t, err)
+	// Never read: the socket buffers fill and the server's writes block.
+	select {
+	case <-st.closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handler still holds the graph stream of a client that stopped reading")
+	}
 }

@@ -26,6 +26,11 @@ type Graph struct {
 	Logger  *slog.Logger
 	// MaxWindow bounds stop-start; zero means no bound.
 	MaxWindow time.Duration
+	// WriteTimeout bounds each write of a graph to the client: one that
+	// stops reading is cut off after this long without progress instead of
+	// holding the handler and its storage stream for good. Zero means no
+	// bound.
+	WriteTimeout time.Duration
 }
 
 // created is the body of a 202 answer to POST /.
@@ -128,13 +133,39 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", DOTContentType)
 	w.Header().Set("Content-Disposition", `inline; filename="`+id+`.dot"`)
 	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, body); err != nil {
+	if _, err := io.Copy(newProgressWriter(w, h.WriteTimeout), body); err != nil {
 		// The status is sent; the client sees a truncated body and a broken
 		// connection, never a short graph presented as whole.
 		logger.ErrorContext(r.Context(), "graph stream interrupted", slog.String("event", EventDependencyFailure),
 			slog.String("dependency", DependencyStorage), slog.String("id", id), slog.String("reason", err.Error()))
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// progressWriter gives every write to the client its own deadline.
+type progressWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func newProgressWriter(w http.ResponseWriter, timeout time.Duration) io.Writer {
+	if timeout <= 0 {
+		return w
+	}
+	return &progressWriter{w: w, rc: http.NewResponseController(w), timeout: timeout}
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	// A writer that cannot take deadlines (a test recorder) just writes.
+	_ = p.rc.SetWriteDeadline(time.Now().Add(p.timeout))
+	n, err := p.w.Write(b)
+	if err == nil {
+		// Clear it again: the server sets no deadline of its own for the
+		// next request on this connection.
+		_ = p.rc.SetWriteDeadline(time.Time{})
+	}
+	return n, err
 }
 
 func windowQuery(start, stop time.Time) string {
