@@ -281,10 +281,10 @@ func (s *Service) readinessChecks() []v1.Check {
 		name   string
 		module any
 	}{
-		{v1.DependencyStorage, s.Storage},
-		{v1.DependencyMarker, s.Marker},
-		{v1.DependencyQueuer, s.Queuer},
-		{v1.DependencyDigester, s.Digester},
+		{runtime.DependencyStorage, s.Storage},
+		{runtime.DependencyMarker, s.Marker},
+		{runtime.DependencyQueuer, s.Queuer},
+		{runtime.DependencyDigester, s.Digester},
 	} {
 		if p, ok := m.module.(v1.Pinger); ok {
 			checks = append(checks, v1.Check{Name: m.name, Ping: p.Ping})

@@ -544,3 +544,54 @@ func TestClientThatStopsReadingIsCutOff(t *testing.T) {
 		t.Fatal("the handler still holds the graph stream of a client that stopped reading")
 	}
 }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), "log line %q", line)
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestLogsUseSeedEventNames checks that refusals and failures are logged
+// once each, under the original service's event names.
+func TestLogsUseSeedEventNames(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	h := newHarness(t, &Service{
+		Logger:   runtime.NewLogger(&runtime.Config{}, &logs),
+		Digester: staticDigest(sampleV2),
+		Queuer:   queuerFunc(func(context.Context, types.Job) error { return errors.New("bus down") }),
+	}, nil)
+	h.do(t, http.MethodGet, "/?start=x&stop=y", nil)
+	h.do(t, http.MethodGet, "/?"+window, nil)
+	h.do(t, http.MethodPost, "/?"+window, nil)
+
+	var events []string
+	for _, l := range logs.lines(t) {
+		if l["status"] != nil {
+			events = append(events, fmt.Sprintf("%v %v %v %v", l["level"], l["message"], l["status"], l["dependency"]))
+		}
+	}
+	require.Equal(t, []string{
+		"INFO invalid-input 400 <nil>",
+		"INFO not-found 404 <nil>",
+		"ERROR dependency-failure 500 queuer",
+	}, events)
+}

@@ -26,6 +26,9 @@ const (
 	EventJobFailed = "job-failed"
 	// EventJobDone is logged when a graph was made and stored.
 	EventJobDone = "job-done"
+	// EventGraphFailed is logged when a client asks for a graph whose job
+	// failed.
+	EventGraphFailed = "graph-failed"
 )
 
 // Dependency names, the values of the dependency attribute of
@@ -92,34 +95,35 @@ func parseLevel(s string) slog.Level {
 // dependency (one of the Dependency constants) and err as the reason. Call
 // it once, where the failure is handled.
 func LogDependencyFailure(ctx context.Context, l *slog.Logger, dependency string, err error, attrs ...slog.Attr) {
-	logEvent(ctx, l, slog.LevelError, EventDependencyFailure, err,
-		append([]slog.Attr{slog.String(AttrDependency, dependency)}, attrs...))
+	LogEvent(ctx, l, slog.LevelError, EventDependencyFailure, err,
+		append([]slog.Attr{slog.String(AttrDependency, dependency)}, attrs...)...)
 }
 
 // LogInvalidInput logs EventInvalidInput at info level: the client's
 // mistake, not the service's.
 func LogInvalidInput(ctx context.Context, l *slog.Logger, err error, attrs ...slog.Attr) {
-	logEvent(ctx, l, slog.LevelInfo, EventInvalidInput, err, attrs)
+	LogEvent(ctx, l, slog.LevelInfo, EventInvalidInput, err, attrs...)
 }
 
 // LogNotFound logs EventNotFound at info level.
 func LogNotFound(ctx context.Context, l *slog.Logger, err error, attrs ...slog.Attr) {
-	logEvent(ctx, l, slog.LevelInfo, EventNotFound, err, attrs)
+	LogEvent(ctx, l, slog.LevelInfo, EventNotFound, err, attrs...)
 }
 
 // LogConflict logs EventConflict at info level.
 func LogConflict(ctx context.Context, l *slog.Logger, err error, attrs ...slog.Attr) {
-	logEvent(ctx, l, slog.LevelInfo, EventConflict, err, attrs)
+	LogEvent(ctx, l, slog.LevelInfo, EventConflict, err, attrs...)
 }
 
 // LogUnknownFailure logs EventUnknownFailure at error level.
 func LogUnknownFailure(ctx context.Context, l *slog.Logger, err error, attrs ...slog.Attr) {
-	logEvent(ctx, l, slog.LevelError, EventUnknownFailure, err, attrs)
+	LogEvent(ctx, l, slog.LevelError, EventUnknownFailure, err, attrs...)
 }
 
-// logEvent writes one event with err's text as the reason. The JSON handler
-// escapes every string, so hostile input in err cannot forge a log line.
-func logEvent(ctx context.Context, l *slog.Logger, level slog.Level, event string, err error, attrs []slog.Attr) {
+// LogEvent writes one event at level with err's text as the reason; the
+// helpers above are LogEvent at the seed's levels. The JSON handler escapes
+// every string, so hostile input in err cannot forge a log line.
+func LogEvent(ctx context.Context, l *slog.Logger, level slog.Level, event string, err error, attrs ...slog.Attr) {
 	if l == nil {
 		return
 	}

@@ -8,27 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
-)
-
-// Log event names, the same as the original service's structured logs.
-const (
-	EventDependencyFailure = "dependency-failure"
-	EventInvalidInput      = "invalid-input"
-	EventNotFound          = "not-found"
-	EventConflict          = "conflict"
-	EventGraphFailed       = "graph-failed"
-	EventJobDone           = "job-done"
-	EventJobFailed         = "job-failed"
-)
-
-// Dependency names carried by dependency-failure events.
-const (
-	DependencyStorage  = "storage"
-	DependencyMarker   = "marker"
-	DependencyQueuer   = "queuer"
-	DependencyDigester = "digester"
-	DependencyGrapher  = "grapher"
 )
 
 // Stats is the part of a metrics client the handlers use.
@@ -63,12 +44,12 @@ func (e *httpError) Unwrap() error { return e.err }
 // dependencyError reports that dep failed; the client sees a 500 naming the
 // dependency, the log gets the cause.
 func dependencyError(dep string, err error) error {
-	return &httpError{status: http.StatusInternalServerError, msg: dep + " dependency failed", event: EventDependencyFailure, dep: dep, err: err}
+	return &httpError{status: http.StatusInternalServerError, msg: dep + " dependency failed", event: runtime.EventDependencyFailure, dep: dep, err: err}
 }
 
 // conflict reports a 409 with a message meant for the client.
 func conflict(msg string) error {
-	return &httpError{status: http.StatusConflict, msg: msg, event: EventConflict}
+	return &httpError{status: http.StatusConflict, msg: msg, event: runtime.EventConflict}
 }
 
 type errorBody struct {
@@ -79,15 +60,15 @@ type errorBody struct {
 // error level, 4xx at info, each once.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	status, msg, event, dep := classify(err)
-	attrs := []any{slog.String("event", event), slog.Int("status", status), slog.String("reason", err.Error())}
+	attrs := []slog.Attr{slog.Int("status", status)}
 	if dep != "" {
-		attrs = append(attrs, slog.String("dependency", dep))
+		attrs = append(attrs, slog.String(runtime.AttrDependency, dep))
 	}
+	level := slog.LevelInfo
 	if status >= 500 {
-		logger.ErrorContext(r.Context(), "request failed", attrs...)
-	} else {
-		logger.InfoContext(r.Context(), "request refused", attrs...)
+		level = slog.LevelError
 	}
+	runtime.LogEvent(r.Context(), logger, level, event, err, attrs...)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
@@ -101,19 +82,19 @@ func classify(err error) (status int, msg, event, dep string) {
 	case errors.As(err, &he):
 		return he.status, he.msg, he.event, he.dep
 	case errors.As(err, &fe):
-		return http.StatusFailedDependency, fe.Error(), EventGraphFailed, ""
+		return http.StatusFailedDependency, fe.Error(), runtime.EventGraphFailed, ""
 	case errors.Is(err, types.ErrInvalidInput):
-		return http.StatusBadRequest, err.Error(), EventInvalidInput, ""
+		return http.StatusBadRequest, err.Error(), runtime.EventInvalidInput, ""
 	case errors.Is(err, types.ErrNotFound):
-		return http.StatusNotFound, err.Error(), EventNotFound, ""
+		return http.StatusNotFound, err.Error(), runtime.EventNotFound, ""
 	case errors.Is(err, types.ErrQueueFull):
-		return http.StatusServiceUnavailable, "too many graph jobs are waiting; try again later", EventDependencyFailure, DependencyQueuer
+		return http.StatusServiceUnavailable, "too many graph jobs are waiting; try again later", runtime.EventDependencyFailure, runtime.DependencyQueuer
 	case errors.Is(err, types.ErrMalformedDigest), errors.Is(err, types.ErrDigestTooLarge), types.IsPermanent(err):
-		return http.StatusUnprocessableEntity, err.Error(), EventJobFailed, ""
+		return http.StatusUnprocessableEntity, err.Error(), runtime.EventJobFailed, ""
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "request was cancelled before it completed", EventDependencyFailure, ""
+		return http.StatusServiceUnavailable, "request was cancelled before it completed", runtime.EventDependencyFailure, ""
 	default:
-		return http.StatusInternalServerError, "internal error", EventDependencyFailure, ""
+		return http.StatusInternalServerError, "internal error", runtime.EventDependencyFailure, ""
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
 
@@ -73,7 +74,7 @@ func (h *Graph) create(ctx context.Context, rawQuery string) (types.Job, error) 
 	case errors.Is(err, types.ErrFailed):
 		// A failed graph may be made again at once.
 	case err != nil:
-		return job, dependencyError(DependencyStorage, err)
+		return job, dependencyError(runtime.DependencyStorage, err)
 	case exists:
 		return job, conflict("graph for the time " + window + " already exists")
 	}
@@ -84,21 +85,20 @@ func (h *Graph) create(ctx context.Context, rawQuery string) (types.Job, error) 
 		if errors.Is(err, types.ErrInProgress) {
 			return job, conflict("graph for the time " + window + " is being made")
 		}
-		return job, dependencyError(DependencyMarker, err)
+		return job, dependencyError(runtime.DependencyMarker, err)
 	}
 	if err := h.Queuer.Queue(ctx, job); err != nil {
 		// Without the job the mark would hold the window until it expires.
 		unmarkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if uerr := h.Marker.Unmark(unmarkCtx, job.ID); uerr != nil {
-			LoggerFrom(ctx, h.Logger).ErrorContext(ctx, "could not clear the mark of a job that was not queued",
-				slog.String("event", EventDependencyFailure), slog.String("dependency", DependencyMarker),
-				slog.String("id", job.ID), slog.String("reason", uerr.Error()))
+			runtime.LogDependencyFailure(ctx, LoggerFrom(ctx, h.Logger), runtime.DependencyMarker,
+				fmt.Errorf("clear the mark of a job that was not queued: %w", uerr), slog.String("id", job.ID))
 		}
 		if errors.Is(err, types.ErrQueueFull) {
 			return job, err
 		}
-		return job, dependencyError(DependencyQueuer, err)
+		return job, dependencyError(runtime.DependencyQueuer, err)
 	}
 	return job, nil
 }
@@ -126,7 +126,7 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, logger, err)
 		return
 	case err != nil:
-		writeError(w, r, logger, dependencyError(DependencyStorage, err))
+		writeError(w, r, logger, dependencyError(runtime.DependencyStorage, err))
 		return
 	}
 	defer body.Close()
@@ -136,8 +136,8 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.Copy(newProgressWriter(w, h.WriteTimeout), body); err != nil {
 		// The status is sent; the client sees a truncated body and a broken
 		// connection, never a short graph presented as whole.
-		logger.ErrorContext(r.Context(), "graph stream interrupted", slog.String("event", EventDependencyFailure),
-			slog.String("dependency", DependencyStorage), slog.String("id", id), slog.String("reason", err.Error()))
+		runtime.LogDependencyFailure(r.Context(), logger, runtime.DependencyStorage,
+			fmt.Errorf("graph stream interrupted: %w", err), slog.String("id", id))
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -2,10 +2,13 @@ package v1
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 )
 
 // Pinger is implemented by modules that can tell whether their backend is
@@ -67,8 +70,8 @@ func (h *Health) Ready(w http.ResponseWriter, r *http.Request) {
 	for name, res := range results {
 		if res != "ok" {
 			status, code = "unavailable", http.StatusServiceUnavailable
-			LoggerFrom(r.Context(), h.Logger).WarnContext(r.Context(), "dependency not ready",
-				slog.String("event", EventDependencyFailure), slog.String("dependency", name), slog.String("reason", res))
+			runtime.LogEvent(r.Context(), LoggerFrom(r.Context(), h.Logger), slog.LevelWarn, runtime.EventDependencyFailure,
+				errors.New("not ready: "+res), slog.String(runtime.AttrDependency, name))
 		}
 	}
 	writeJSON(w, code, healthBody{Status: status, Checks: results})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
 
@@ -69,7 +70,7 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			err = &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("job body is larger than %d bytes", limit), event: EventInvalidInput, err: err}
+			err = &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("job body is larger than %d bytes", limit), event: runtime.EventInvalidInput, err: err}
 		}
 		writeError(w, r, logger, err)
 		return
@@ -82,7 +83,7 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Async != nil && prefersAsync(r.Header) {
 		if err := h.Async.Queue(r.Context(), job); err != nil {
 			if !errors.Is(err, types.ErrQueueFull) {
-				err = dependencyError(DependencyQueuer, err)
+				err = dependencyError(runtime.DependencyQueuer, err)
 			}
 			writeError(w, r, logger, err)
 			return
@@ -172,7 +173,7 @@ func (h *Worker) Run(ctx context.Context, job types.Job) error {
 	if err == nil {
 		stats.Count("grapherd.jobs", 1, "result:done")
 		stats.Timing("grapherd.job.duration", time.Since(started))
-		logger.InfoContext(ctx, "graph stored", slog.String("event", EventJobDone),
+		logger.InfoContext(ctx, runtime.EventJobDone,
 			slog.Int64("lines", gs.Lines), slog.Int64("edges", gs.Used), slog.Int64("nodes", gs.Nodes),
 			slog.Int64("skipped", gs.Skipped), slog.Duration("duration", time.Since(started)))
 		return nil
@@ -183,38 +184,36 @@ func (h *Worker) Run(ctx context.Context, job types.Job) error {
 	defer cancel()
 	if ctx.Err() != nil {
 		stats.Count("grapherd.jobs", 1, "result:cancelled")
-		logger.WarnContext(ctx, "graph job cancelled", slog.String("event", EventJobFailed), slog.String("reason", err.Error()))
+		runtime.LogEvent(ctx, logger, slog.LevelWarn, runtime.EventJobFailed, fmt.Errorf("cancelled: %w", err))
 		if uerr := h.Marker.Unmark(bg, job.ID); uerr != nil {
-			logger.ErrorContext(ctx, "could not clear the mark of a cancelled job", slog.String("event", EventDependencyFailure),
-				slog.String("dependency", DependencyMarker), slog.String("reason", uerr.Error()))
+			runtime.LogDependencyFailure(ctx, logger, runtime.DependencyMarker, fmt.Errorf("clear the mark of a cancelled job: %w", uerr))
 		}
 		return err
 	}
 	stats.Count("grapherd.jobs", 1, "result:failed")
 	if ferr := h.Marker.Fail(bg, job.ID, failureReason(err)); ferr != nil {
-		logger.ErrorContext(ctx, "could not record a failed job", slog.String("event", EventDependencyFailure),
-			slog.String("dependency", DependencyMarker), slog.String("reason", ferr.Error()))
+		runtime.LogDependencyFailure(ctx, logger, runtime.DependencyMarker, fmt.Errorf("record a failed job: %w", ferr))
 	}
-	logger.ErrorContext(ctx, "graph job failed", slog.String("event", EventJobFailed), slog.String("reason", err.Error()))
+	runtime.LogEvent(ctx, logger, slog.LevelError, runtime.EventJobFailed, err)
 	return err
 }
 
 func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, error) {
 	exists, err := h.Storage.Exists(ctx, job.ID)
 	if err != nil {
-		return types.GraphStats{}, dependencyError(DependencyStorage, err)
+		return types.GraphStats{}, dependencyError(runtime.DependencyStorage, err)
 	}
 	if exists {
 		// Delivered again after the graph was made: clear a stale mark and succeed.
 		if err := h.Marker.Unmark(ctx, job.ID); err != nil {
-			return types.GraphStats{}, dependencyError(DependencyMarker, err)
+			return types.GraphStats{}, dependencyError(runtime.DependencyMarker, err)
 		}
 		return types.GraphStats{}, nil
 	}
 	// A job delivered straight to the worker, or redelivered after a failure,
 	// has no live mark: set one so GET answers 204 while the graph is made.
 	if err := h.Marker.Mark(ctx, job.ID); err != nil && !errors.Is(err, types.ErrInProgress) {
-		return types.GraphStats{}, dependencyError(DependencyMarker, err)
+		return types.GraphStats{}, dependencyError(runtime.DependencyMarker, err)
 	}
 
 	stopRefresh := h.keepMarked(ctx, job.ID)
@@ -251,16 +250,17 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 		if types.IsPermanent(graphErr) {
 			return gs, graphErr
 		}
-		return gs, dependencyError(DependencyDigester, graphErr)
+		return gs, dependencyError(runtime.DependencyDigester, graphErr)
 	case storeErr != nil:
-		return gs, dependencyError(DependencyStorage, storeErr)
+		return gs, dependencyError(runtime.DependencyStorage, storeErr)
 	}
 	stopRefresh()
 	if err := h.Marker.Unmark(ctx, job.ID); err != nil {
 		// The graph is stored and wins over any mark; the stale mark only
 		// costs a lookup until it expires.
-		LoggerFrom(ctx, h.Logger).WarnContext(ctx, "graph stored but its mark was not cleared", slog.String("event", EventDependencyFailure),
-			slog.String("dependency", DependencyMarker), slog.String("id", job.ID), slog.String("reason", err.Error()))
+		runtime.LogEvent(ctx, LoggerFrom(ctx, h.Logger), slog.LevelWarn, runtime.EventDependencyFailure,
+			fmt.Errorf("graph stored but its mark was not cleared: %w", err),
+			slog.String(runtime.AttrDependency, runtime.DependencyMarker), slog.String("id", job.ID))
 	}
 	return gs, nil
 }
@@ -289,9 +289,9 @@ func (h *Worker) keepMarked(ctx context.Context, id string) (stop func()) {
 			if err := h.Marker.Refresh(ctx, id); err != nil && ctx.Err() == nil {
 				// A missed beat is not fatal: the next one may land, and at
 				// worst the window is made twice, which is harmless.
-				LoggerFrom(ctx, h.Logger).WarnContext(ctx, "could not refresh the progress mark",
-					slog.String("event", EventDependencyFailure), slog.String("dependency", DependencyMarker),
-					slog.String("id", id), slog.String("reason", err.Error()))
+				runtime.LogEvent(ctx, LoggerFrom(ctx, h.Logger), slog.LevelWarn, runtime.EventDependencyFailure,
+					fmt.Errorf("refresh the progress mark: %w", err),
+					slog.String(runtime.AttrDependency, runtime.DependencyMarker), slog.String("id", id))
 			}
 		}
 	}()
@@ -313,7 +313,7 @@ func classifyDigestError(err error) error {
 	case types.IsPermanent(err):
 		return err
 	default:
-		return dependencyError(DependencyDigester, err)
+		return dependencyError(runtime.DependencyDigester, err)
 	}
 }
 
