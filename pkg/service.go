@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -167,9 +168,7 @@ func (s *Service) init(ctx context.Context) error {
 		// Refresh the mark well before it expires.
 		RefreshInterval: cfg.GraphProgressTimeout / 3,
 	}
-	s.pool = queuer.NewMemory(func(ctx context.Context, job types.Job) {
-		_ = s.worker.Run(ctx, job) // Run logs and records its own failures.
-	}, cfg.Workers, cfg.QueueCapacity)
+	s.pool = queuer.NewMemory(s.runJob, cfg.Workers, cfg.QueueCapacity)
 	s.worker.Async = s.pool
 	if s.Queuer == nil {
 		s.Queuer = s.pool
@@ -179,6 +178,25 @@ func (s *Service) init(ctx context.Context) error {
 	}
 	s.checks = s.readinessChecks()
 	return nil
+}
+
+// runJob runs one job of the in-process pool. Run logs and records its own
+// failures; a panic in a module (a custom one, say) is turned into a failed
+// job here rather than taking the whole process down.
+func (s *Service) runJob(ctx context.Context, job types.Job) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("graph job panicked: %v", r)
+			runtime.LogEvent(ctx, s.Logger, slog.LevelError, runtime.EventJobFailed, err,
+				slog.String("id", job.ID), slog.String("stack", string(debug.Stack())))
+			failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if ferr := s.Marker.Fail(failCtx, job.ID, "internal error while making the graph"); ferr != nil {
+				runtime.LogDependencyFailure(ctx, s.Logger, runtime.DependencyMarker, ferr, slog.String("id", job.ID))
+			}
+		}
+	}()
+	_ = s.worker.Run(ctx, job)
 }
 
 func (s *Service) httpClient(timeout time.Duration) *http.Client {

@@ -595,3 +595,39 @@ func TestLogsUseSeedEventNames(t *testing.T) {
 		"ERROR dependency-failure 500 queuer",
 	}, events)
 }
+
+type panickingGrapher struct{}
+
+func (panickingGrapher) Graph(context.Context, io.Writer, io.Reader) (types.GraphStats, error) {
+	panic("custom grapher bug")
+}
+
+// TestPanickingModuleFailsTheJobNotTheProcess shows a job whose module
+// panics ending as a failed graph, with the service still serving: the
+// grapher runs on a goroutine of the worker's, the digester on the pool's.
+func TestPanickingModuleFailsTheJobNotTheProcess(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		service *Service
+		reason  string
+	}{
+		{"grapher", &Service{Digester: staticDigest(sampleV2), Grapher: panickingGrapher{}}, "grapher panicked: custom grapher bug"},
+		{"digester", &Service{Digester: digestFunc(func(context.Context, time.Time, time.Time) (io.ReadCloser, error) {
+			panic("custom digester bug")
+		})}, "internal error while making the graph"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, tt.service, nil)
+			status, _, _ := h.do(t, http.MethodPost, "/?"+window, nil)
+			require.Equal(t, http.StatusAccepted, status)
+			status, _, body := h.waitGraph(t, window)
+			require.Equal(t, http.StatusFailedDependency, status, body)
+			require.Contains(t, message(t, body), tt.reason)
+			status, _, _ = h.do(t, http.MethodGet, "/healthz", nil)
+			require.Equal(t, http.StatusOK, status)
+		})
+	}
+}

@@ -237,6 +237,14 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 	var graphErr error
 	go func() {
 		defer close(done)
+		// Nothing above this goroutine can recover a panic in it, and a
+		// module's bug must fail the job, not the process.
+		defer func() {
+			if r := recover(); r != nil {
+				graphErr = dependencyError(runtime.DependencyGrapher, fmt.Errorf("grapher panicked: %v", r))
+				pw.CloseWithError(graphErr)
+			}
+		}()
 		gs, graphErr = h.Grapher.Graph(ctx, pw, in)
 		pw.CloseWithError(graphErr)
 	}()
@@ -247,7 +255,8 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 
 	switch {
 	case graphErr != nil && !errors.Is(graphErr, errStoreStopped) && !errors.Is(graphErr, io.ErrClosedPipe):
-		if types.IsPermanent(graphErr) {
+		var classified *httpError
+		if types.IsPermanent(graphErr) || errors.As(graphErr, &classified) {
 			return gs, graphErr
 		}
 		return gs, dependencyError(runtime.DependencyDigester, graphErr)
