@@ -115,6 +115,23 @@ func (p *proc) kill(t *testing.T) {
 	}
 }
 
+// remakeAfterCrash restarts the service killed at killed on the same
+// address and data, with the digester answering in full: the dead job's
+// mark holds the window until it expires, then a POST makes the whole graph.
+func remakeAfterCrash(t *testing.T, addr string, env map[string]string, dd *stallingDigesterd, killed time.Time) {
+	t.Helper()
+	dd.stalling.Store(false)
+	p := startService(t, addr, env)
+	waitExpiry(t, p, killed, 3*time.Second, time.Second)
+
+	status, body := p.do(t, http.MethodPost, "/?"+sampleWindow)
+	require.Equal(t, http.StatusAccepted, status, body)
+	status, body, _ = p.waitGraph(t, sampleWindow)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, digestLines(t, dd.digest), edges(t, body))
+	require.NoError(t, p.stop(t, syscall.SIGTERM))
+}
+
 // waitExpiry polls GET after a crash: it must answer 204 while the dead
 // job's mark lives and 404 once it expired, never anything else, and the
 // expiry must come when the mark's timeout says.
@@ -184,16 +201,7 @@ func TestFaultCrashFileStorage(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dataDir, "progress", id+"_in_progress"))
 	require.NoError(t, err, "the dead job's mark is left to expire")
 
-	dd.stalling.Store(false)
-	p = startService(t, addr, env)
-	waitExpiry(t, p, killed, 3*time.Second, time.Second)
-
-	status, body = p.do(t, http.MethodPost, "/?"+sampleWindow)
-	require.Equal(t, http.StatusAccepted, status, body)
-	status, body, _ = p.waitGraph(t, sampleWindow)
-	require.Equal(t, http.StatusOK, status)
-	require.Equal(t, digestLines(t, digest), edges(t, body))
-	require.NoError(t, p.stop(t, syscall.SIGTERM))
+	remakeAfterCrash(t, addr, env, dd, killed)
 }
 
 // TestFaultCrashS3Storage kills the service while a graph larger than one
@@ -244,16 +252,7 @@ func TestFaultCrashS3Storage(t *testing.T) {
 	var notFound *s3types.NotFound
 	require.ErrorAs(t, err, &notFound, "an upload cut short leaves no object")
 
-	dd.stalling.Store(false)
-	p = startService(t, addr, env)
-	waitExpiry(t, p, killed, 3*time.Second, time.Second)
-
-	status, body = p.do(t, http.MethodPost, "/?"+sampleWindow)
-	require.Equal(t, http.StatusAccepted, status, body)
-	status, body, _ = p.waitGraph(t, sampleWindow)
-	require.Equal(t, http.StatusOK, status)
-	require.Equal(t, digestLines(t, digest), edges(t, body))
-	require.NoError(t, p.stop(t, syscall.SIGTERM))
+	remakeAfterCrash(t, addr, env, dd, killed)
 }
 
 // TestFaultConcurrentCreatesS3 sends 50 POSTs for one window at once to

@@ -51,6 +51,19 @@ func staticDigest(s string) digestFunc {
 	}
 }
 
+// blockingDigest returns sampleV2 once release is closed, holding its job
+// in progress until then.
+func blockingDigest(release <-chan struct{}) digestFunc {
+	return func(ctx context.Context, _, _ time.Time) (io.ReadCloser, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return io.NopCloser(strings.NewReader(sampleV2)), nil
+	}
+}
+
 type queuerFunc func(ctx context.Context, job types.Job) error
 
 func (f queuerFunc) Queue(ctx context.Context, job types.Job) error { return f(ctx, job) }
@@ -160,14 +173,7 @@ func TestCreateThenFetch(t *testing.T) {
 func TestInProgressConflictNamesWindow(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	h := newHarness(t, &Service{Digester: digestFunc(func(ctx context.Context, _, _ time.Time) (io.ReadCloser, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return io.NopCloser(strings.NewReader(sampleV2)), nil
-	})}, nil)
+	h := newHarness(t, &Service{Digester: blockingDigest(release)}, nil)
 
 	status, _, _ := h.do(t, http.MethodPost, "/?"+window, nil)
 	require.Equal(t, http.StatusAccepted, status)
@@ -358,14 +364,7 @@ func TestWorkerRejectsBadBodies(t *testing.T) {
 func TestWorkerRespondAsync(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	h := newHarness(t, &Service{Digester: digestFunc(func(ctx context.Context, _, _ time.Time) (io.ReadCloser, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return io.NopCloser(strings.NewReader(sampleV2)), nil
-	})}, nil)
+	h := newHarness(t, &Service{Digester: blockingDigest(release)}, nil)
 	started := time.Now()
 	status, hdr, _ := h.do(t, http.MethodPost, "/grapherd/job", strings.NewReader(jobBody(t, window)), "Prefer", "respond-async, wait=5")
 	require.Equal(t, http.StatusAccepted, status)
@@ -432,14 +431,7 @@ func TestShutdownClearsMarksOfCancelledJobs(t *testing.T) {
 func TestLongJobKeepsItsMark(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	h := newHarness(t, &Service{Digester: digestFunc(func(ctx context.Context, _, _ time.Time) (io.ReadCloser, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return io.NopCloser(strings.NewReader(sampleV2)), nil
-	}), Marker: &marker.Memory{Timeout: 300 * time.Millisecond}}, map[string]string{"GRAPH_PROGRESS_TIMEOUT": "300"})
+	h := newHarness(t, &Service{Digester: blockingDigest(release), Marker: &marker.Memory{Timeout: 300 * time.Millisecond}}, map[string]string{"GRAPH_PROGRESS_TIMEOUT": "300"})
 
 	status, _, _ := h.do(t, http.MethodPost, "/?"+window, nil)
 	require.Equal(t, http.StatusAccepted, status)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,27 +13,10 @@ import (
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3/s3test"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/marker"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/marker/markertest"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/storage"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
-
-// fakeClock is a settable clock shared by a marker and its test.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 const markTimeout = time.Minute
 
@@ -42,17 +24,17 @@ const markTimeout = time.Minute
 // pair it is deployed with.
 var decoratorBackends = []struct {
 	name string
-	new  func(t *testing.T, clock *fakeClock) (*storage.InProgress, types.Marker)
+	new  func(t *testing.T, clock *markertest.Clock) (*storage.InProgress, types.Marker)
 }{
-	{"memory", func(t *testing.T, clock *fakeClock) (*storage.InProgress, types.Marker) {
+	{"memory", func(t *testing.T, clock *markertest.Clock) (*storage.InProgress, types.Marker) {
 		m := &marker.Memory{Timeout: markTimeout, Now: clock.Now}
 		return &storage.InProgress{Storage: &storage.Memory{}, Marker: m}, m
 	}},
-	{"file", func(t *testing.T, clock *fakeClock) (*storage.InProgress, types.Marker) {
+	{"file", func(t *testing.T, clock *markertest.Clock) (*storage.InProgress, types.Marker) {
 		m := &marker.File{Dir: t.TempDir(), Timeout: markTimeout, Now: clock.Now}
 		return &storage.InProgress{Storage: &storage.File{Dir: t.TempDir()}, Marker: m}, m
 	}},
-	{"s3", func(t *testing.T, clock *fakeClock) (*storage.InProgress, types.Marker) {
+	{"s3", func(t *testing.T, clock *markertest.Clock) (*storage.InProgress, types.Marker) {
 		srv := s3test.Start(t)
 		client := srv.Client(t)
 		m := &marker.S3{Bucket: srv.NewBucket(t), Client: client, Timeout: markTimeout, Now: clock.Now}
@@ -65,26 +47,26 @@ func TestInProgress(t *testing.T) {
 	start := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name       string
-		setup      func(t *testing.T, s types.Storage, m types.Marker, clock *fakeClock, id string)
+		setup      func(t *testing.T, s types.Storage, m types.Marker, clock *markertest.Clock, id string)
 		wantGraph  string
 		wantErr    error
 		wantReason string
 	}{
 		{
 			name:    "nothing",
-			setup:   func(*testing.T, types.Storage, types.Marker, *fakeClock, string) {},
+			setup:   func(*testing.T, types.Storage, types.Marker, *markertest.Clock, string) {},
 			wantErr: types.ErrNotFound,
 		},
 		{
 			name: "in progress",
-			setup: func(t *testing.T, _ types.Storage, m types.Marker, _ *fakeClock, id string) {
+			setup: func(t *testing.T, _ types.Storage, m types.Marker, _ *markertest.Clock, id string) {
 				require.NoError(t, m.Mark(context.Background(), id))
 			},
 			wantErr: types.ErrInProgress,
 		},
 		{
 			name: "in progress until just before the timeout",
-			setup: func(t *testing.T, _ types.Storage, m types.Marker, c *fakeClock, id string) {
+			setup: func(t *testing.T, _ types.Storage, m types.Marker, c *markertest.Clock, id string) {
 				require.NoError(t, m.Mark(context.Background(), id))
 				c.Advance(markTimeout - time.Nanosecond)
 			},
@@ -92,7 +74,7 @@ func TestInProgress(t *testing.T) {
 		},
 		{
 			name: "expired mark",
-			setup: func(t *testing.T, _ types.Storage, m types.Marker, c *fakeClock, id string) {
+			setup: func(t *testing.T, _ types.Storage, m types.Marker, c *markertest.Clock, id string) {
 				require.NoError(t, m.Mark(context.Background(), id))
 				c.Advance(markTimeout)
 			},
@@ -100,7 +82,7 @@ func TestInProgress(t *testing.T) {
 		},
 		{
 			name: "unmarked",
-			setup: func(t *testing.T, _ types.Storage, m types.Marker, _ *fakeClock, id string) {
+			setup: func(t *testing.T, _ types.Storage, m types.Marker, _ *markertest.Clock, id string) {
 				require.NoError(t, m.Mark(context.Background(), id))
 				require.NoError(t, m.Unmark(context.Background(), id))
 			},
@@ -108,7 +90,7 @@ func TestInProgress(t *testing.T) {
 		},
 		{
 			name: "failed",
-			setup: func(t *testing.T, _ types.Storage, m types.Marker, c *fakeClock, id string) {
+			setup: func(t *testing.T, _ types.Storage, m types.Marker, c *markertest.Clock, id string) {
 				require.NoError(t, m.Mark(context.Background(), id))
 				require.NoError(t, m.Fail(context.Background(), id, "digester answered 500"))
 				c.Advance(10 * markTimeout) // failure records do not expire
@@ -118,7 +100,7 @@ func TestInProgress(t *testing.T) {
 		},
 		{
 			name: "stored graph wins over a live mark",
-			setup: func(t *testing.T, s types.Storage, m types.Marker, _ *fakeClock, id string) {
+			setup: func(t *testing.T, s types.Storage, m types.Marker, _ *markertest.Clock, id string) {
 				require.NoError(t, m.Mark(context.Background(), id))
 				require.NoError(t, s.Store(context.Background(), id, strings.NewReader("digraph { done }")))
 			},
@@ -126,7 +108,7 @@ func TestInProgress(t *testing.T) {
 		},
 		{
 			name: "stored graph wins over a failure record",
-			setup: func(t *testing.T, s types.Storage, m types.Marker, _ *fakeClock, id string) {
+			setup: func(t *testing.T, s types.Storage, m types.Marker, _ *markertest.Clock, id string) {
 				require.NoError(t, s.Store(context.Background(), id, strings.NewReader("digraph { done }")))
 				require.NoError(t, m.Fail(context.Background(), id, "late failure of a duplicate job"))
 			},
@@ -136,14 +118,12 @@ func TestInProgress(t *testing.T) {
 	for _, backend := range decoratorBackends {
 		t.Run(backend.name, func(t *testing.T) {
 			t.Parallel()
-			clock := &fakeClock{now: start}
+			clock := markertest.NewClock(start)
 			s, m := backend.new(t, clock)
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
 					id := uuid.NewString()
-					clock.mu.Lock()
-					clock.now = start
-					clock.mu.Unlock()
+					clock.Set(start)
 					tc.setup(t, s, m, clock, id)
 
 					ok, existsErr := s.Exists(context.Background(), id)
