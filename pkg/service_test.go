@@ -431,11 +431,15 @@ func TestShutdownClearsMarksOfCancelledJobs(t *testing.T) {
 func TestLongJobKeepsItsMark(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	h := newHarness(t, &Service{Digester: blockingDigest(release), Marker: &marker.Memory{Timeout: 300 * time.Millisecond}}, map[string]string{"GRAPH_PROGRESS_TIMEOUT": "300"})
+	// Refreshes come every third of the timeout, leaving two thirds of
+	// slack for a loaded machine; the job runs for three timeouts.
+	const timeout = time.Second
+	h := newHarness(t, &Service{Digester: blockingDigest(release), Marker: &marker.Memory{Timeout: timeout}},
+		map[string]string{"GRAPH_PROGRESS_TIMEOUT": "1000"})
 
 	status, _, _ := h.do(t, http.MethodPost, "/?"+window, nil)
 	require.Equal(t, http.StatusAccepted, status)
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(3 * timeout); time.Now().Before(deadline); {
 		status, _, _ = h.do(t, http.MethodGet, "/?"+window, nil)
 		require.Equal(t, http.StatusNoContent, status, "the mark must not expire while the job runs")
 		status, _, _ = h.do(t, http.MethodPost, "/?"+window, nil)
