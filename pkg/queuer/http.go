@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
@@ -40,13 +39,6 @@ type HTTP struct {
 
 var _ types.Queuer = (*HTTP)(nil)
 
-// jobBody is the job as the worker route reads it.
-type jobBody struct {
-	ID    string `json:"id"`
-	Start string `json:"start"`
-	Stop  string `json:"stop"`
-}
-
 // Queue posts the job as JSON {"id","start","stop"} (times in UTC, RFC 3339
 // with nanoseconds) with "Prefer: respond-async" (RFC 7240), so that this
 // service's own worker answers at once and makes the graph in the background;
@@ -57,11 +49,9 @@ func (q *HTTP) Queue(ctx context.Context, job types.Job) error {
 	if q.Endpoint == nil {
 		return fmt.Errorf("queue job %s: no STREAM_APPLIANCE_ENDPOINT", job.ID)
 	}
-	body, err := json.Marshal(jobBody{
-		ID:    job.ID,
-		Start: job.Start.UTC().Format(time.RFC3339Nano),
-		Stop:  job.Stop.UTC().Format(time.RFC3339Nano),
-	})
+	// types.Job marshals as the worker route reads it: times as RFC 3339
+	// with nanoseconds.
+	body, err := json.Marshal(types.Job{ID: job.ID, Start: job.Start.UTC(), Stop: job.Stop.UTC()})
 	if err != nil {
 		return fmt.Errorf("queue job %s: encode: %w", job.ID, err)
 	}

@@ -143,7 +143,7 @@ func DecodeJob(r io.Reader) (types.Job, error) {
 
 // EncodeJob returns the worker's request body for job.
 func EncodeJob(job types.Job) ([]byte, error) {
-	return json.Marshal(jobBody{ID: job.ID, Start: job.Start.UTC().Format(time.RFC3339Nano), Stop: job.Stop.UTC().Format(time.RFC3339Nano)})
+	return json.Marshal(types.Job{ID: job.ID, Start: job.Start.UTC(), Stop: job.Stop.UTC()})
 }
 
 func prefersAsync(h http.Header) bool {
