@@ -627,3 +627,26 @@ func TestPanickingModuleFailsTheJobNotTheProcess(t *testing.T) {
 		})
 	}
 }
+
+// downMarker is a marker whose store cannot be reached.
+type downMarker struct{ marker.Memory }
+
+func (*downMarker) Check(context.Context, string) (types.Mark, error) {
+	return types.Mark{}, errors.New("progress bucket: connection refused")
+}
+
+func (*downMarker) Mark(context.Context, string) error {
+	return errors.New("progress bucket: connection refused")
+}
+
+// TestMarkerOutageIsPutDownToTheMarker shows a marker failure named as
+// such, though it surfaces through the in-progress storage.
+func TestMarkerOutageIsPutDownToTheMarker(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, &Service{Digester: staticDigest(sampleV2), Marker: &downMarker{}}, nil)
+	for _, method := range []string{http.MethodPost, http.MethodGet} {
+		status, _, body := h.do(t, method, "/?"+window, nil)
+		require.Equal(t, http.StatusInternalServerError, status, method)
+		require.Equal(t, "marker dependency failed", message(t, body), method)
+	}
+}

@@ -62,7 +62,7 @@ func (s *InProgress) Exists(ctx context.Context, id string) (bool, error) {
 func (s *InProgress) markError(ctx context.Context, id string) error {
 	m, err := s.Marker.Check(ctx, id)
 	if err != nil {
-		return fmt.Errorf("check progress mark %q: %w", id, err)
+		return fmt.Errorf("%w: check progress mark %q: %w", types.ErrMarkerUnavailable, id, err)
 	}
 	switch m.State {
 	case types.MarkInProgress:

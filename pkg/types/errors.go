@@ -23,6 +23,10 @@ var (
 	// ErrDigestTooLarge is returned when a digest is larger than the configured
 	// limit.
 	ErrDigestTooLarge = errors.New("digest too large")
+	// ErrMarkerUnavailable wraps a Marker's failure where it surfaces through
+	// another module, such as the in-progress decorator of Storage, so the
+	// failure is still put down to the marker.
+	ErrMarkerUnavailable = errors.New("progress marker unavailable")
 	// ErrQueueFull is returned (wrapped) by a queuer that cannot take another
 	// job now; the API answers 503 with Retry-After.
 	ErrQueueFull = errors.New("job queue is full")

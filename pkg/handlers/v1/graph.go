@@ -74,7 +74,7 @@ func (h *Graph) create(ctx context.Context, rawQuery string) (types.Job, error) 
 	case errors.Is(err, types.ErrFailed):
 		// A failed graph may be made again at once.
 	case err != nil:
-		return job, dependencyError(runtime.DependencyStorage, err)
+		return job, dependencyError(failedDependency(err), err)
 	case exists:
 		return job, conflict("graph for the time " + window + " already exists")
 	}
@@ -126,7 +126,7 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, logger, err)
 		return
 	case err != nil:
-		writeError(w, r, logger, dependencyError(runtime.DependencyStorage, err))
+		writeError(w, r, logger, dependencyError(failedDependency(err), err))
 		return
 	}
 	defer body.Close()
@@ -166,6 +166,15 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 		_ = p.rc.SetWriteDeadline(time.Time{})
 	}
 	return n, err
+}
+
+// failedDependency names the module behind an error of the in-progress
+// storage: the marker when it says so, else the storage.
+func failedDependency(err error) string {
+	if errors.Is(err, types.ErrMarkerUnavailable) {
+		return runtime.DependencyMarker
+	}
+	return runtime.DependencyStorage
 }
 
 func windowQuery(start, stop time.Time) string {
