@@ -4,11 +4,13 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/vpcflow-grapherd .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/vpcflow-grapherd . && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/vpcflow-grapherd /vpcflow-grapherd
 COPY --from=build /src/testdata/flowlogs /sample/flowlogs
+# The data folder belongs to the user the service runs as (distroless nonroot).
+COPY --from=build --chown=65532:65532 /out/data /data
 ENV GRAPHERD_DATA_DIR=/data \
     RUNTIME_HTTPSERVER_ADDRESS=:8080
 VOLUME /data
