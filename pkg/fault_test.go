@@ -19,7 +19,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/go-chi/chi/v5"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/graph/formats/dot"
 	"gonum.org/v1/gonum/graph/formats/dot/ast"
@@ -27,7 +26,6 @@ import (
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3/s3test"
 	v1 "github.com/asecurityteam/vpcflow-grapherd/pkg/handlers/v1"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/marker"
-	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/storage"
 )
 
@@ -431,18 +429,7 @@ func TestFaultS3Unresponsive(t *testing.T) {
 		"AWS_SECRET_ACCESS_KEY": "secret",
 		"GRAPHERD_HTTP_TIMEOUT": "300ms",
 	}
-	cfg, err := runtime.Load(func(k string) string { return env[k] })
-	require.NoError(t, err)
-	s := &Service{Config: cfg, Digester: staticDigest(sampleV2)}
-	router := chi.NewRouter()
-	require.NoError(t, s.BindRoutes(router))
-	srv := httptest.NewServer(router)
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, s.Shutdown(ctx))
-	})
+	url := serve(t, &Service{Digester: staticDigest(sampleV2)}, env)
 
 	tests := []struct {
 		method, path string
@@ -458,7 +445,7 @@ func TestFaultS3Unresponsive(t *testing.T) {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			t.Parallel()
 			began := time.Now()
-			status, _, body := do(t, srv.URL, tt.method, tt.path, nil)
+			status, _, body := do(t, url, tt.method, tt.path, nil)
 			require.Equal(t, tt.status, status, body)
 			if tt.msg != "" {
 				require.Equal(t, tt.msg, message(t, body))
@@ -579,21 +566,10 @@ func TestFaultS3StopsReading(t *testing.T) {
 		fmt.Fprintf(&digest, "2 123456789012 eni-1 10.0.%d.%d 10.1.%d.%d 0 443 6 1 40 1793527200 1793527260 ACCEPT OK\n",
 			i>>8, i&255, i>>8, i&255)
 	}
-	cfg, err := runtime.Load(func(k string) string { return env[k] })
-	require.NoError(t, err)
-	s := &Service{Config: cfg, Marker: &marker.Memory{Timeout: time.Minute}, Digester: staticDigest(digest.String())}
-	router := chi.NewRouter()
-	require.NoError(t, s.BindRoutes(router))
-	srv := httptest.NewServer(router)
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, s.Shutdown(ctx))
-	})
+	url := serve(t, &Service{Marker: &marker.Memory{Timeout: time.Minute}, Digester: staticDigest(digest.String())}, env)
 
 	began := time.Now()
-	status, _, body := do(t, srv.URL, http.MethodPost, "/vpcflow/graph", strings.NewReader(jobBody(t, window)))
+	status, _, body := do(t, url, http.MethodPost, "/vpcflow/graph", strings.NewReader(jobBody(t, window)))
 	took := time.Since(began)
 	require.True(t, proxy.stalled.Load(), "S3 stopped reading mid-upload")
 	proxy.stalled.Store(false)
@@ -601,17 +577,17 @@ func TestFaultS3StopsReading(t *testing.T) {
 	require.Equal(t, "storage dependency failed", message(t, body))
 	// Three attempts at the part and at the abort, 500ms each, and backoff.
 	require.Less(t, took, 15*time.Second)
-	status, _, body = do(t, srv.URL, http.MethodGet, "/?"+window, nil)
+	status, _, body = do(t, url, http.MethodGet, "/?"+window, nil)
 	require.Equal(t, http.StatusFailedDependency, status, body)
 	require.Contains(t, message(t, body), "storage dependency failed")
 
-	_, err = gw.Client(t).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(jobID(t, window) + ".dot")})
+	_, err := gw.Client(t).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(jobID(t, window) + ".dot")})
 	require.Error(t, err, "an upload cut short leaves no object")
-	status, _, body = do(t, srv.URL, http.MethodPost, "/?"+window, nil)
+	status, _, body = do(t, url, http.MethodPost, "/?"+window, nil)
 	require.Equal(t, http.StatusAccepted, status, body)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		status, _, body = do(t, srv.URL, http.MethodGet, "/?"+window, nil)
+		status, _, body = do(t, url, http.MethodGet, "/?"+window, nil)
 		if status != http.StatusNoContent || time.Now().After(deadline) {
 			break
 		}

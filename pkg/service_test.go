@@ -77,15 +77,26 @@ type harness struct {
 
 func newHarness(t *testing.T, s *Service, env map[string]string) *harness {
 	t.Helper()
-	cfg, err := runtime.Load(func(k string) string { return env[k] })
-	require.NoError(t, err)
-	s.Config = cfg
 	h := &harness{service: s, storage: &storage.Memory{}, marker: &marker.Memory{Timeout: time.Minute}}
 	if s.Storage == nil {
 		s.Storage = h.storage
 	}
 	if s.Marker == nil {
 		s.Marker = h.marker
+	}
+	h.url = serve(t, s, env)
+	return h
+}
+
+// serve configures s from env unless it has a Config, binds its routes and
+// serves them until the test ends, when the service must shut down cleanly.
+// It returns the server's URL.
+func serve(t *testing.T, s *Service, env map[string]string) string {
+	t.Helper()
+	if s.Config == nil {
+		cfg, err := runtime.Load(func(k string) string { return env[k] })
+		require.NoError(t, err)
+		s.Config = cfg
 	}
 	router := chi.NewRouter()
 	require.NoError(t, s.BindRoutes(router))
@@ -96,8 +107,7 @@ func newHarness(t *testing.T, s *Service, env map[string]string) *harness {
 		defer cancel()
 		require.NoError(t, s.Shutdown(ctx))
 	})
-	h.url = srv.URL
-	return h
+	return srv.URL
 }
 
 func (h *harness) do(t *testing.T, method, path string, body io.Reader, header ...string) (int, http.Header, string) {
