@@ -134,18 +134,6 @@ func (c *Compactor) Len() int {
 	return len(c.flows)
 }
 
-// Records returns the merged records in the order WriteTo writes them
-// (sorted by start, then the remaining fields). Each has Version 2 and
-// LogStatus "OK". Each is the cheaper choice for many flows.
-func (c *Compactor) Records() []Record {
-	var recs []Record
-	_ = c.Each(func(rec *Record) error {
-		recs = append(recs, *rec)
-		return nil
-	})
-	return recs
-}
-
 // Each calls fn with each merged record in the order WriteTo writes them,
 // stopping at (and returning) the first error fn returns. The record is
 // reused between calls. Records added while Each runs are not seen.

@@ -121,7 +121,7 @@ func TestCompactor(t *testing.T) {
 				c.Add(&tt.in[i])
 			}
 			require.Equal(t, len(tt.want), c.Len())
-			require.Equal(t, tt.want, c.Records())
+			require.Equal(t, tt.want, records(c))
 
 			var want bytes.Buffer
 			for i := range tt.want {
@@ -220,4 +220,14 @@ func TestCompactorWriteError(t *testing.T) {
 	c.Add(&r)
 	_, err := c.WriteTo(failWriter{})
 	require.ErrorIs(t, err, errWrite)
+}
+
+// records returns the merged records in the order WriteTo writes them.
+func records(c *Compactor) []Record {
+	var recs []Record
+	_ = c.Each(func(rec *Record) error {
+		recs = append(recs, *rec)
+		return nil
+	})
+	return recs
 }

@@ -65,7 +65,7 @@ func parseGraph(t testing.TB, out []byte) parsed {
 	return p
 }
 
-// unquote reverses appendQuoted's escaping of a gonum attribute value.
+// unquote reverses appendEscaped's escaping of a gonum attribute value.
 func unquote(v string) string {
 	v = strings.TrimSuffix(strings.TrimPrefix(v, `"`), `"`)
 	var b strings.Builder

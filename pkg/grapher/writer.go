@@ -220,13 +220,6 @@ func color(action string) string {
 	}
 }
 
-// appendQuoted appends s as a quoted DOT string; see appendEscaped.
-func appendQuoted(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = appendEscaped(b, s)
-	return append(b, '"')
-}
-
 // appendEscaped appends s for use inside a quoted DOT string, "-" when empty.
 // Quotes and backslashes are escaped, so nothing can end the string early or
 // form a Graphviz escape sequence; control characters, invalid UTF-8 and

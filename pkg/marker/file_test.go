@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,27 +50,7 @@ func TestFileSeparateInstances(t *testing.T) {
 			id := uuid.NewString()
 			tc.setup(t, newMarker(), c, id)
 
-			var wg sync.WaitGroup
-			ready := make(chan struct{})
-			errs := make([]error, markertest.Racers)
-			for i := range errs {
-				m := newMarker()
-				wg.Go(func() {
-					<-ready
-					errs[i] = m.Mark(context.Background(), id)
-				})
-			}
-			close(ready)
-			wg.Wait()
-			wins := 0
-			for _, err := range errs {
-				if err == nil {
-					wins++
-					continue
-				}
-				require.ErrorIs(t, err, types.ErrInProgress)
-			}
-			require.Equal(t, 1, wins)
+			require.Equal(t, 1, markertest.Race(t, newMarker, id), "exactly one of separate File values may take the mark")
 			requireOnlyMarks(t, dir, id)
 		})
 	}

@@ -6,22 +6,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
-
-// Stats is the part of a metrics client the handlers use.
-type Stats interface {
-	Count(name string, value int64, tags ...string)
-	Timing(name string, d time.Duration, tags ...string)
-}
-
-type nopStats struct{}
-
-func (nopStats) Count(string, int64, ...string)          {}
-func (nopStats) Timing(string, time.Duration, ...string) {}
 
 // httpError is an error with the status and public message it maps to.
 type httpError struct {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 )
 
 type loggerKey struct{}
@@ -30,9 +32,9 @@ func LoggerFrom(ctx context.Context, fallback *slog.Logger) *slog.Logger {
 
 // RequestLogger gives every request a logger carrying its request id, method
 // and path, and counts requests and their latency by status.
-func RequestLogger(base *slog.Logger, stats Stats) func(http.Handler) http.Handler {
+func RequestLogger(base *slog.Logger, stats runtime.Stats) func(http.Handler) http.Handler {
 	if stats == nil {
-		stats = nopStats{}
+		stats = runtime.NopStats{}
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -33,7 +33,7 @@ type Worker struct {
 	Digester types.Digester
 	Grapher  types.Grapher
 	Logger   *slog.Logger
-	Stats    Stats
+	Stats    runtime.Stats
 	// Async, when set, takes jobs whose request carries RFC 7240
 	// "Prefer: respond-async"; the worker then answers 202 at once.
 	Async types.Queuer
@@ -166,7 +166,7 @@ func (h *Worker) Run(ctx context.Context, job types.Job) error {
 	logger := LoggerFrom(ctx, h.Logger).With(slog.String("id", job.ID))
 	stats := h.Stats
 	if stats == nil {
-		stats = nopStats{}
+		stats = runtime.NopStats{}
 	}
 	started := time.Now()
 	gs, err := h.run(ctx, job)

@@ -121,9 +121,12 @@ func requireSince(t *testing.T, mark types.Mark, want time.Time) {
 	require.True(t, mark.Since.Equal(want), "mark time %s, want %s", mark.Since, want)
 }
 
-// race runs Mark for id from Racers goroutines at once and returns how many
-// succeeded; it fails the test on any error other than ErrInProgress.
-func race(t *testing.T, m types.Marker, id string) int {
+// Race runs Mark for id from Racers goroutines at once, each on the marker
+// newMarker returns for it, and returns how many succeeded; it fails the
+// test on any error other than ErrInProgress. Giving each racer its own
+// marker shows that the backend's exclusion holds across processes, not
+// just within one value.
+func Race(t *testing.T, newMarker func() types.Marker, id string) int {
 	t.Helper()
 	var (
 		wg      sync.WaitGroup
@@ -131,6 +134,7 @@ func race(t *testing.T, m types.Marker, id string) int {
 		results = make([]error, Racers)
 	)
 	for i := range Racers {
+		m := newMarker()
 		wg.Go(func() {
 			<-ready
 			results[i] = m.Mark(context.Background(), id)
@@ -147,6 +151,12 @@ func race(t *testing.T, m types.Marker, id string) int {
 		require.ErrorIs(t, err, types.ErrInProgress)
 	}
 	return wins
+}
+
+// race is Race with every racer sharing m.
+func race(t *testing.T, m types.Marker, id string) int {
+	t.Helper()
+	return Race(t, func() types.Marker { return m }, id)
 }
 
 func testCheckNone(t *testing.T, m types.Marker, _ *Clock) {
