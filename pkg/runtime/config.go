@@ -191,7 +191,36 @@ type Config struct {
 	RequestTimeout time.Duration `env:"GRAPHERD_HTTP_TIMEOUT" envDefault:"30s"`
 	// HTTPRetries is how many times an outbound call is retried.
 	HTTPRetries int `env:"GRAPHERD_HTTP_RETRIES" envDefault:"3"`
+	// JobTimeout bounds one graph job from start to end; a job still running
+	// then fails with its reason, so no window is held forever.
+	JobTimeout time.Duration `env:"GRAPHERD_JOB_TIMEOUT" envDefault:"1h"`
+	// WorkerToken, when set, is the bearer token the worker route requires
+	// and the built-in HTTP queuer sends. It is never logged.
+	WorkerToken string `env:"GRAPHERD_WORKER_TOKEN"`
+
+	// Role is RoleAll (API and worker in one process), RoleAPI (routes
+	// only; jobs go to the queue) or RoleWorker (consumes jobs; serves only
+	// the health routes).
+	Role string `env:"GRAPHERD_ROLE" envDefault:"all"`
+	// QueueURL picks a queue engine: nats://host:port for NATS JetStream,
+	// an http(s):// SQS queue URL for Amazon SQS; empty keeps the HTTP
+	// queuer (STREAM_APPLIANCE_ENDPOINT) or the in-process pool.
+	QueueURL string `env:"GRAPHERD_QUEUE_URL"`
+	// QueueMaxDeliver is how many times a queue engine delivers one job
+	// before it goes to the dead-letter destination.
+	QueueMaxDeliver int `env:"GRAPHERD_QUEUE_MAX_DELIVER" envDefault:"5"`
 }
+
+// Roles of a process, the accepted values of GRAPHERD_ROLE.
+const (
+	// RoleAll runs the API and the worker in one process.
+	RoleAll = "all"
+	// RoleAPI serves the API only; jobs go to the queue engine.
+	RoleAPI = "api"
+	// RoleWorker consumes jobs from the queue engine and serves only the
+	// health routes.
+	RoleWorker = "worker"
+)
 
 // VarError says which environment variable is wrong and why. Load returns
 // one per problem, joined with errors.Join, so each prints on its own line.
@@ -311,7 +340,7 @@ func (c *Config) LogAttrs() []slog.Attr {
 		}
 		fv := rv.Field(i)
 		switch key {
-		case "AWS_SECRET_ACCESS_KEY":
+		case "AWS_SECRET_ACCESS_KEY", "GRAPHERD_WORKER_TOKEN":
 			attrs = append(attrs, slog.String(key, maskSecret(fv.String())))
 			continue
 		case "AWS_ACCESS_KEY_ID":
@@ -362,7 +391,7 @@ func (l *loader) fail(key, format string, args ...any) {
 // with URL user information replaced and cut to a readable length.
 func (l *loader) show(key string) string {
 	v := l.raw[key]
-	if key == "AWS_SECRET_ACCESS_KEY" {
+	if key == "AWS_SECRET_ACCESS_KEY" || key == "GRAPHERD_WORKER_TOKEN" {
 		v = maskSecret(v)
 	} else if strings.Contains(v, "@") {
 		v = redactURLString(v)
@@ -613,6 +642,21 @@ func (l *loader) validate(c *Config) {
 	l.positive("GRAPHERD_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, "a duration greater than 0")
 	l.positive("GRAPHERD_HTTP_TIMEOUT", c.RequestTimeout, "a duration greater than 0")
 	l.between("GRAPHERD_HTTP_RETRIES", int64(c.HTTPRetries), 0, maxHTTPRetries)
+	l.positive("GRAPHERD_JOB_TIMEOUT", c.JobTimeout, "a duration greater than 0")
+	if strings.ContainsAny(c.WorkerToken, " \t\r\n") {
+		l.fail("GRAPHERD_WORKER_TOKEN", "must not contain spaces or line breaks")
+	}
+	c.Role = strings.ToLower(l.oneOf("GRAPHERD_ROLE", strings.ToLower(c.Role), RoleAll, RoleAPI, RoleWorker))
+	if u := c.QueueURL; u != "" {
+		if parsed, err := url.Parse(u); err != nil || parsed.Host == "" ||
+			(parsed.Scheme != "nats" && parsed.Scheme != "tls" && parsed.Scheme != "http" && parsed.Scheme != "https") {
+			l.fail("GRAPHERD_QUEUE_URL", "%s is not a nats:// (or tls://) address or an http(s):// SQS queue URL", l.show("GRAPHERD_QUEUE_URL"))
+		}
+	}
+	if c.Role != RoleAll && c.QueueURL == "" && ok("GRAPHERD_ROLE") {
+		l.fail("GRAPHERD_ROLE", "%s needs GRAPHERD_QUEUE_URL: API and worker processes apart share jobs through a queue engine", l.show("GRAPHERD_ROLE"))
+	}
+	l.between("GRAPHERD_QUEUE_MAX_DELIVER", int64(c.QueueMaxDeliver), 1, 1000)
 }
 
 // positive reports key unless d > 0.

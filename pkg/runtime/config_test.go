@@ -114,6 +114,9 @@ func TestLoadDeclaresEverySeedVariable(t *testing.T) {
 		"VPC_FLOW_LOGS_PREFIX", "VPC_FLOW_LOGS_SCAN_ACCOUNTS", "VPC_FLOW_LOGS_SCAN_REGIONS",
 		"GRAPHERD_MAX_WINDOW", "GRAPHERD_MAX_DIGEST_BYTES", "GRAPHERD_MAX_LINE_BYTES", "GRAPHERD_MAX_BODY_BYTES",
 		"GRAPHERD_SHUTDOWN_TIMEOUT", "GRAPHERD_HTTP_TIMEOUT", "GRAPHERD_HTTP_RETRIES",
+		// Jobs, the worker route and queue engines.
+		"GRAPHERD_JOB_TIMEOUT", "GRAPHERD_WORKER_TOKEN", "GRAPHERD_ROLE", "GRAPHERD_QUEUE_URL",
+		"GRAPHERD_QUEUE_MAX_DELIVER",
 	}
 	for _, k := range seed {
 		require.True(t, declared[k], "variable %s is not declared", k)
@@ -546,4 +549,37 @@ func TestVarErrorMatchesWithErrorsAs(t *testing.T) {
 	require.True(t, errors.As(err, &ve))
 	require.Equal(t, "GRAPHERD_WORKERS", ve.Var)
 	require.Equal(t, `"100" must be between 1 and 64`, ve.Reason)
+}
+
+func TestLoadJobAndQueueSettings(t *testing.T) {
+	t.Parallel()
+	load := func(env map[string]string) (*Config, error) {
+		return Load(func(k string) string { return env[k] })
+	}
+	cfg, err := load(nil)
+	require.NoError(t, err)
+	require.Equal(t, time.Hour, cfg.JobTimeout)
+	require.Equal(t, RoleAll, cfg.Role)
+	require.Equal(t, 5, cfg.QueueMaxDeliver)
+	require.Empty(t, cfg.QueueURL)
+
+	cfg, err = load(map[string]string{"GRAPHERD_ROLE": "Worker", "GRAPHERD_QUEUE_URL": "nats://127.0.0.1:4222", "GRAPHERD_WORKER_TOKEN": "s3cret"})
+	require.NoError(t, err)
+	require.Equal(t, RoleWorker, cfg.Role)
+	require.NotContains(t, slog.GroupValue(cfg.LogAttrs()...).String(), "s3cret", "the token is never logged")
+
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"GRAPHERD_ROLE": "api"}, "GRAPHERD_ROLE: \"api\" needs GRAPHERD_QUEUE_URL"},
+		{map[string]string{"GRAPHERD_ROLE": "both"}, "GRAPHERD_ROLE: \"both\" is not one of all, api, worker"},
+		{map[string]string{"GRAPHERD_QUEUE_URL": "amqp://x"}, "GRAPHERD_QUEUE_URL: \"amqp://x\" is not a nats://"},
+		{map[string]string{"GRAPHERD_QUEUE_MAX_DELIVER": "0"}, "GRAPHERD_QUEUE_MAX_DELIVER: \"0\" must be between 1 and 1000"},
+		{map[string]string{"GRAPHERD_JOB_TIMEOUT": "0s"}, "GRAPHERD_JOB_TIMEOUT: \"0s\" must be a duration greater than 0"},
+		{map[string]string{"GRAPHERD_WORKER_TOKEN": "a b"}, "GRAPHERD_WORKER_TOKEN: must not contain spaces"},
+	} {
+		_, err := load(tc.env)
+		require.ErrorContains(t, err, tc.want, "%v", tc.env)
+	}
 }
