@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -22,12 +22,20 @@ import (
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/storage"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/worker"
 )
 
-// Service is vpcflow-grapherd: its modules and the routes that use them. A
-// nil module is replaced by the built-in default for the configuration when
-// the routes are bound, so a program embedding the service sets only the
-// fields it wants to change.
+// Service is vpcflow-grapherd: its modules, the background consumers that
+// run jobs and the routes that use them. A nil module is replaced by the
+// built-in default for the configuration in Init, so a program embedding the
+// service sets only the fields it wants to change.
+//
+// Its lifecycle is explicit: Init builds the modules, Start starts the
+// background consumers (the in-process pool, a queue engine's consumer),
+// BindRoutes mounts the routes of the configured role, and Shutdown drains
+// the consumers. BindRoutes calls Init and Start itself when they were not
+// called, so an embedder may call BindRoutes alone, then Shutdown once its
+// server has stopped.
 type Service struct {
 	// Config chooses the built-in modules and limits; nil means the defaults
 	// of an empty environment.
@@ -45,8 +53,9 @@ type Service struct {
 	// Marker records graphs in progress and failed. Default: S3 when
 	// GRAPH_PROGRESS_BUCKET is set, else files under GRAPHERD_DATA_DIR.
 	Marker types.Marker
-	// Queuer hands jobs to a worker. Default: HTTP POST to
-	// STREAM_APPLIANCE_ENDPOINT when set, else an in-process queue.
+	// Queuer hands jobs to a worker. Default: the queue engine at
+	// GRAPHERD_QUEUE_URL when set, else HTTP POST to
+	// STREAM_APPLIANCE_ENDPOINT when set, else the in-process pool.
 	Queuer types.Queuer
 	// Digester makes digests. Default: vpcflow-digesterd at
 	// DIGESTER_ENDPOINT when set, else the built-in digester reading
@@ -61,19 +70,75 @@ type Service struct {
 	// retrying client with the configured timeout.
 	DigesterHTTPClient *http.Client
 
-	pool   *queuer.Memory
-	checks []v1.Check
-	worker *v1.Worker
+	mu        sync.Mutex
+	inited    bool
+	started   bool
+	bound     bool
+	runner    *worker.Runner
+	pool      *queuer.Memory    // nil in the api role
+	consumers []worker.Consumer // started by Start, drained by Shutdown
+	stopped   chan error        // one value per consumer when its Run returns
+	checks    []v1.Check
 }
 
-// BindRoutes fills in the default modules and mounts the routes on r:
-// POST / and GET / (the API), POST /{topic}/{event} (the worker), GET
-// /healthz and GET /readyz. Call Shutdown when the server has stopped.
-func (s *Service) BindRoutes(r chi.Router) error {
-	if err := s.init(context.Background()); err != nil {
+// Init fills in the default modules for the configuration and builds the
+// job runner and the consumers of the role. It does nothing when called
+// again.
+func (s *Service) Init(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.initLocked(ctx)
+}
+
+// Start initialises the service if needed and starts its background
+// consumers: the in-process pool (roles all and worker) and the queue
+// engine's consumer (GRAPHERD_QUEUE_URL, roles all and worker). They run
+// until Shutdown; ctx ending cancels their running jobs at once. Calling
+// Start again does nothing.
+func (s *Service) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.initLocked(ctx); err != nil {
 		return err
 	}
+	if s.started {
+		return nil
+	}
+	s.started = true
+	s.stopped = make(chan error, len(s.consumers))
+	for _, c := range s.consumers {
+		go func() { s.stopped <- c.Run(context.WithoutCancel(ctx), s.runner.Handle) }()
+	}
+	return nil
+}
+
+// BindRoutes mounts the routes of the configured role on r: POST / and GET
+// / (the API; roles all and api), POST /{topic}/{event} (the worker route;
+// role all), and GET /healthz and GET /readyz (every role). It calls Init
+// and Start first unless they were called. Call Shutdown when the server
+// has stopped.
+func (s *Service) BindRoutes(r chi.Router) error {
+	if err := s.Start(context.Background()); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bound {
+		return errors.New("grapherd: routes are already bound")
+	}
+	s.bound = true
 	cfg := s.Config
+	health := &v1.Health{Checks: s.checks, Logger: s.Logger}
+
+	r.Use(middleware.RequestID, v1.RequestLogger(s.Logger, s.Stats), middleware.Recoverer)
+	r.Use(s.Middleware...)
+	r.NotFound(v1.NotFound)
+	r.MethodNotAllowed(v1.MethodNotAllowed)
+	r.Get("/healthz", health.Live)
+	r.Get("/readyz", health.Ready)
+	if cfg.Role == runtime.RoleWorker {
+		return nil
+	}
 	graph := &v1.Graph{
 		Storage:   &storage.InProgress{Storage: s.Storage, Marker: s.Marker},
 		Marker:    s.Marker,
@@ -84,33 +149,56 @@ func (s *Service) BindRoutes(r chi.Router) error {
 		// gets to answer.
 		WriteTimeout: cfg.RequestTimeout,
 	}
-	health := &v1.Health{Checks: s.checks, Logger: s.Logger}
-
-	r.Use(middleware.RequestID, v1.RequestLogger(s.Logger, s.Stats), middleware.Recoverer)
-	r.Use(s.Middleware...)
-	r.NotFound(v1.NotFound)
-	r.MethodNotAllowed(v1.MethodNotAllowed)
-	r.Get("/healthz", health.Live)
-	r.Get("/readyz", health.Ready)
 	r.Post("/", graph.Post)
 	r.Get("/", graph.Get)
-	r.Post("/{topic}/{event}", s.worker.ServeHTTP)
+	if cfg.Role == runtime.RoleAll {
+		w := &v1.Worker{
+			Logger:       s.Logger,
+			Run:          s.pool.Do,
+			Async:        s.pool,
+			MaxBodyBytes: cfg.MaxBodyBytes,
+			MaxWindow:    cfg.MaxWindow,
+			Token:        cfg.WorkerToken,
+		}
+		r.Post("/{topic}/{event}", w.ServeHTTP)
+	}
 	return nil
 }
 
-// Shutdown stops the in-process job pool: queued and running jobs get until
-// ctx is done to finish, then running ones are cancelled (their marks are
-// cleared so the windows can be asked for again).
+// Shutdown drains the background consumers within ctx: they stop taking
+// jobs, and running jobs get until ctx is done to finish; then they are
+// cancelled and every job not finished has its mark cleared, so its window
+// can be asked for again at once (a queue engine redelivers it). It returns
+// an error wrapping ctx's error when jobs had to be cancelled. Shutdown
+// before Start does nothing.
 func (s *Service) Shutdown(ctx context.Context) error {
-	if s.pool == nil {
+	s.mu.Lock()
+	started, consumers, stopped := s.started, s.consumers, s.stopped
+	s.mu.Unlock()
+	if !started {
 		return nil
 	}
-	return s.pool.Close(ctx)
+	errs := make([]error, len(consumers))
+	var wg sync.WaitGroup
+	for i, c := range consumers {
+		wg.Go(func() { errs[i] = c.Drain(ctx) })
+	}
+	wg.Wait()
+	for range consumers {
+		if err := <-stopped; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Every Run has returned; a later Shutdown has nothing to wait for.
+	s.mu.Lock()
+	s.consumers = nil
+	s.mu.Unlock()
+	return errors.Join(errs...)
 }
 
-func (s *Service) init(ctx context.Context) error {
-	if s.worker != nil {
-		return errors.New("grapherd: routes are already bound")
+func (s *Service) initLocked(ctx context.Context) error {
+	if s.inited {
+		return nil
 	}
 	if s.Config == nil {
 		cfg, err := runtime.Load(func(string) string { return "" })
@@ -155,48 +243,63 @@ func (s *Service) init(ctx context.Context) error {
 	if s.Grapher == nil {
 		s.Grapher = &grapher.DOT{Logger: s.Logger, MaxLineBytes: cfg.MaxLineBytes}
 	}
-	s.worker = &v1.Worker{
+	s.runner = &worker.Runner{
 		Storage:        s.Storage,
 		Marker:         s.Marker,
 		Digester:       s.Digester,
 		Grapher:        s.Grapher,
 		Logger:         s.Logger,
 		Stats:          s.Stats,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxDigestBytes: cfg.MaxDigestBytes,
-		MaxWindow:      cfg.MaxWindow,
+		JobTimeout:     cfg.JobTimeout,
 		// Refresh the mark well before it expires.
 		RefreshInterval: cfg.GraphProgressTimeout / 3,
 	}
-	s.pool = queuer.NewMemory(s.runJob, cfg.Workers, cfg.QueueCapacity)
-	s.worker.Async = s.pool
+	engine, consumer, err := s.queueEngine(ctx)
+	if err != nil {
+		return err
+	}
+	if consumer != nil && cfg.Role != runtime.RoleAPI {
+		s.consumers = append(s.consumers, consumer)
+	}
+	if cfg.Role != runtime.RoleAPI {
+		// The pool bounds the worker route's jobs and runs the in-process
+		// queue's; in the worker role it serves neither and stays idle.
+		s.pool = queuer.NewMemory(cfg.Workers, cfg.QueueCapacity)
+		s.consumers = append(s.consumers, s.pool)
+	}
 	if s.Queuer == nil {
-		s.Queuer = s.pool
-		if cfg.StreamApplianceEndpoint != nil {
-			s.Queuer = &queuer.HTTP{Endpoint: cfg.StreamApplianceEndpoint, Client: s.QueuerHTTPClient}
+		switch {
+		case engine != nil:
+			s.Queuer = engine
+		case cfg.StreamApplianceEndpoint != nil:
+			s.Queuer = &queuer.HTTP{Endpoint: cfg.StreamApplianceEndpoint, Client: s.QueuerHTTPClient, Token: cfg.WorkerToken}
+		default:
+			s.Queuer = s.pool
 		}
 	}
 	s.checks = s.readinessChecks()
+	s.inited = true
 	return nil
 }
 
-// runJob runs one job of the in-process pool. Run logs and records its own
-// failures; a panic in a module (a custom one, say) is turned into a failed
-// job here rather than taking the whole process down.
-func (s *Service) runJob(ctx context.Context, job types.Job) {
-	defer func() {
-		if r := recover(); r != nil {
-			err := fmt.Errorf("graph job panicked: %v", r)
-			runtime.LogEvent(ctx, s.Logger, slog.LevelError, runtime.EventJobFailed, err,
-				slog.String("id", job.ID), slog.String("stack", string(debug.Stack())))
-			failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if ferr := s.Marker.Fail(failCtx, job.ID, "internal error while making the graph"); ferr != nil {
-				runtime.LogDependencyFailure(ctx, s.Logger, runtime.DependencyMarker, ferr, slog.String("id", job.ID))
-			}
-		}
-	}()
-	_ = s.worker.Run(ctx, job)
+// queueEngine connects to the queue engine GRAPHERD_QUEUE_URL names, if
+// any: the Queuer the API hands jobs to and the Consumer workers take them
+// from.
+func (s *Service) queueEngine(_ context.Context) (types.Queuer, worker.Consumer, error) {
+	u := s.Config.QueueURL
+	if u == "" {
+		return nil, nil, nil
+	}
+	// Queue engines plug in here, one case each:
+	//   nats:// and tls://   queuer.NewJetStream(ctx, queuer.JetStreamOptions{...})
+	//   http:// and https:// queuer.NewSQS(ctx, queuer.SQSOptions{...})
+	// each returning a value that is both the types.Queuer and the
+	// worker.Consumer.
+	switch {
+	default:
+		return nil, nil, errors.New("GRAPHERD_QUEUE_URL: engine not built in")
+	}
 }
 
 func (s *Service) httpClient(timeout time.Duration) *http.Client {

@@ -273,7 +273,7 @@ func TestFailedJobIsReportedAndRetried(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, status)
 	status, _, body := h.waitGraph(t, window)
 	require.Equal(t, http.StatusFailedDependency, status, body)
-	require.Contains(t, message(t, body), "digester answered 503")
+	require.True(t, strings.HasSuffix(message(t, body), ": the digester failed"), body)
 
 	// A failed window may be asked for again at once.
 	fail.Store(false)
@@ -289,10 +289,10 @@ func TestMalformedDigestFailsPermanently(t *testing.T) {
 	job := jobBody(t, window)
 	status, _, body := h.do(t, http.MethodPost, "/topic/event", strings.NewReader(job))
 	require.Equal(t, http.StatusUnprocessableEntity, status, body)
-	require.Contains(t, message(t, body), "malformed digest")
+	require.Equal(t, "the digest is malformed: 0 usable lines of 2", message(t, body))
 	status, _, body = h.do(t, http.MethodGet, "/?"+window, nil)
 	require.Equal(t, http.StatusFailedDependency, status)
-	require.Contains(t, message(t, body), "malformed digest")
+	require.Contains(t, message(t, body), ": the digest is malformed: 0 usable lines of 2")
 }
 
 func TestQueueFailureClearsMark(t *testing.T) {
@@ -618,7 +618,7 @@ func TestPanickingModuleFailsTheJobNotTheProcess(t *testing.T) {
 		service *Service
 		reason  string
 	}{
-		{"grapher", &Service{Digester: staticDigest(sampleV2), Grapher: panickingGrapher{}}, "grapher panicked: custom grapher bug"},
+		{"grapher", &Service{Digester: staticDigest(sampleV2), Grapher: panickingGrapher{}}, "internal error while making the graph"},
 		{"digester", &Service{Digester: digestFunc(func(context.Context, time.Time, time.Time) (io.ReadCloser, error) {
 			panic("custom digester bug")
 		})}, "internal error while making the graph"},
@@ -645,8 +645,8 @@ func (*downMarker) Check(context.Context, string) (types.Mark, error) {
 	return types.Mark{}, errors.New("progress bucket: connection refused")
 }
 
-func (*downMarker) Mark(context.Context, string) error {
-	return errors.New("progress bucket: connection refused")
+func (*downMarker) Mark(context.Context, string) (string, error) {
+	return "", errors.New("progress bucket: connection refused")
 }
 
 // TestMarkerOutageIsPutDownToTheMarker shows a marker failure named as

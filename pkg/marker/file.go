@@ -29,12 +29,14 @@ const (
 )
 
 // File keeps each mark as the file <Dir>/<id>_in_progress holding the same
-// body the S3 marker stores. A new mark is created exclusively: its body is
-// written to a temporary file that is then hard-linked to the mark's name,
-// which fails when the name exists, so the mark appears complete or not at
-// all and of two racing creators one wins. Replacing or removing an existing
-// mark (takeover, Fail, Unmark) happens under a per-mark lock: flock(2)
-// across processes where the system has it, and a mutex within the process.
+// timestamp the S3 marker stores, with the owner token on a second line. A
+// new mark is created exclusively: its body is written to a temporary file
+// that is then hard-linked to the mark's name, which fails when the name
+// exists, so the mark appears complete or not at all and of two racing
+// creators one wins. Replacing or removing an existing mark (takeover,
+// Refresh, Fail, Unmark) happens under a per-mark lock: flock(2) across
+// processes where the system has it, and a per-mark mutex within the
+// process, so marks of different windows never wait for each other.
 //
 // Marks are not synced to disk: a mark lost to a power cut only lets its
 // window be made again.
@@ -48,66 +50,76 @@ type File struct {
 	// control expiry.
 	Now func() time.Time
 
-	// mu serializes replacements within this process; the file lock does
-	// so across processes.
-	mu sync.Mutex
+	// locks serializes replacements of one mark within this process; the
+	// file lock does so across processes.
+	locks keyedMutex
 }
 
-// Mark sets the in-progress mark for id, or returns types.ErrInProgress when
-// a live one exists.
-func (m *File) Mark(ctx context.Context, id string) error {
-	if err := m.check(ctx, "mark", id); err != nil {
-		return err
+// Mark sets the in-progress mark for id and returns its owner token, or
+// returns types.ErrInProgress when a live one exists.
+func (m *File) Mark(ctx context.Context, id string) (string, error) {
+	return m.take(ctx, "mark", id, nil)
+}
+
+// Claim takes the mark for id for a new owner when Mark could, or when the
+// live mark's owner is token.
+func (m *File) Claim(ctx context.Context, id, token string) (string, error) {
+	return m.take(ctx, "claim", id, &token)
+}
+
+func (m *File) take(ctx context.Context, op, id string, claim *string) (string, error) {
+	if err := m.check(ctx, op, id); err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(m.Dir, dirPerm); err != nil {
-		return fmt.Errorf("file mark %q: create folder: %w", id, err)
+		return "", fmt.Errorf("file %s %q: create folder: %w", op, id, err)
 	}
-	err := m.create(id, encodeInProgress(clock(m.Now)))
+	token := newToken()
+	err := m.create(id, encodeOwned(clock(m.Now), token))
 	if err == nil {
-		return nil
+		return token, nil
 	}
 	if !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("file mark %q: %w", id, err)
+		return "", fmt.Errorf("file %s %q: %w", op, id, err)
 	}
 	// A mark exists: decide under the lock whether it may be taken over.
 	unlock, err := m.lock(ctx, id)
 	if err != nil {
-		return fmt.Errorf("file mark %q: %w", id, err)
+		return "", fmt.Errorf("file %s %q: %w", op, id, err)
 	}
 	defer unlock()
 	for range maxAttempts {
-		body, err := os.ReadFile(m.path(id))
-		if errors.Is(err, fs.ErrNotExist) {
+		cur, found, err := m.read(id, m.Timeout)
+		if err != nil {
+			return "", fmt.Errorf("file %s %q: %w", op, id, err)
+		}
+		if !found {
 			// Removed before the lock was taken. Creators that do not hold the
 			// lock may still race for the name; the link decides.
-			err = m.create(id, encodeInProgress(clock(m.Now)))
+			err = m.create(id, encodeOwned(clock(m.Now), token))
 			if errors.Is(err, fs.ErrExist) {
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("file mark %q: %w", id, err)
+				return "", fmt.Errorf("file %s %q: %w", op, id, err)
 			}
-			return nil
+			return token, nil
 		}
-		if err != nil {
-			return fmt.Errorf("file mark %q: read: %w", id, err)
-		}
-		now := clock(m.Now)
-		if decode(body, now, m.Timeout).State == types.MarkInProgress {
-			return errInProgress(id)
+		if !takeable(cur, claim) {
+			return "", errInProgress(id)
 		}
 		// Only lock holders remove or replace an existing mark, and creators
 		// cannot link over it, so the mark read above is the one replaced.
-		if err := m.replace(id, encodeInProgress(now)); err != nil {
-			return fmt.Errorf("file mark %q: take over: %w", id, err)
+		if err := m.replace(id, encodeOwned(clock(m.Now), token)); err != nil {
+			return "", fmt.Errorf("file %s %q: take over: %w", op, id, err)
 		}
-		return nil
+		return token, nil
 	}
-	return fmt.Errorf("file mark %q: the mark kept changing for %d attempts: %w", id, maxAttempts, types.ErrInProgress)
+	return "", fmt.Errorf("file %s %q: the mark kept changing for %d attempts: %w", op, id, maxAttempts, types.ErrInProgress)
 }
 
-// Refresh sets the in-progress mark for id, live or expired, to now.
-func (m *File) Refresh(ctx context.Context, id string) error {
+// Refresh sets the in-progress mark token owns, live or expired, to now.
+func (m *File) Refresh(ctx context.Context, id, token string) error {
 	if err := m.check(ctx, "refresh", id); err != nil {
 		return err
 	}
@@ -119,25 +131,25 @@ func (m *File) Refresh(ctx context.Context, id string) error {
 		return fmt.Errorf("file refresh %q: %w", id, err)
 	}
 	defer unlock()
-	body, err := os.ReadFile(m.path(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return errNoMark(id)
-	}
-	if err != nil {
-		return fmt.Errorf("file refresh %q: read: %w", id, err)
-	}
 	// A timeout of zero reads an expired mark as still in progress.
-	if decode(body, clock(m.Now), 0).State != types.MarkInProgress {
+	cur, _, err := m.read(id, 0)
+	switch {
+	case err != nil:
+		return fmt.Errorf("file refresh %q: %w", id, err)
+	case cur.State != types.MarkInProgress:
 		return errNoMark(id)
+	case cur.owner != token:
+		return errNotOwner(id)
 	}
-	if err := m.replace(id, encodeInProgress(clock(m.Now))); err != nil {
+	if err := m.replace(id, encodeOwned(clock(m.Now), token)); err != nil {
 		return fmt.Errorf("file refresh %q: %w", id, err)
 	}
 	return nil
 }
 
-// Unmark removes the mark for id; a missing mark is not an error.
-func (m *File) Unmark(ctx context.Context, id string) error {
+// Unmark removes the mark for id when token owns it; a missing mark is not
+// an error.
+func (m *File) Unmark(ctx context.Context, id, token string) error {
 	if err := m.check(ctx, "unmark", id); err != nil {
 		return err
 	}
@@ -149,18 +161,27 @@ func (m *File) Unmark(ctx context.Context, id string) error {
 		return fmt.Errorf("file unmark %q: %w", id, err)
 	}
 	defer unlock()
+	cur, found, err := m.read(id, 0)
+	switch {
+	case err != nil:
+		return fmt.Errorf("file unmark %q: %w", id, err)
+	case !found:
+		return nil
+	case !owns(cur, token):
+		return errNotOwner(id)
+	}
 	if err := os.Remove(m.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("file unmark %q: %w", id, err)
 	}
 	return nil
 }
 
-// Fail replaces the mark for id with a failure record.
-func (m *File) Fail(ctx context.Context, id string, reason string) error {
+// Fail replaces the mark for id with a failure record when token owns it.
+func (m *File) Fail(ctx context.Context, id, token, reason string) error {
 	if err := m.check(ctx, "fail", id); err != nil {
 		return err
 	}
-	body, err := encodeFailed(clock(m.Now), reason)
+	body, err := encodeFailed(clock(m.Now), token, reason)
 	if err != nil {
 		return fmt.Errorf("file fail %q: %w", id, err)
 	}
@@ -172,10 +193,44 @@ func (m *File) Fail(ctx context.Context, id string, reason string) error {
 		return fmt.Errorf("file fail %q: %w", id, err)
 	}
 	defer unlock()
-	if err := m.replace(id, body); err != nil {
-		return fmt.Errorf("file fail %q: %w", id, err)
+	for range maxAttempts {
+		cur, found, err := m.read(id, 0)
+		if err != nil {
+			return fmt.Errorf("file fail %q: %w", id, err)
+		}
+		if !found {
+			// A creator may link a new mark meanwhile; that mark is not ours.
+			err = m.create(id, body)
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("file fail %q: %w", id, err)
+			}
+			return nil
+		}
+		if !owns(cur, token) {
+			return errNotOwner(id)
+		}
+		if err := m.replace(id, body); err != nil {
+			return fmt.Errorf("file fail %q: %w", id, err)
+		}
+		return nil
 	}
-	return nil
+	return fmt.Errorf("file fail %q: the mark kept changing for %d attempts", id, maxAttempts)
+}
+
+// read reads the mark for id with timeout applied; found is false when
+// there is no mark file.
+func (m *File) read(id string, timeout time.Duration) (cur stored, found bool, err error) {
+	body, err := os.ReadFile(m.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return stored{Mark: types.Mark{State: types.MarkNone}}, false, nil
+	}
+	if err != nil {
+		return stored{}, false, fmt.Errorf("read: %w", err)
+	}
+	return decode(body, clock(m.Now), timeout), true, nil
 }
 
 // Check reads the mark for id. Marks are only ever created or replaced
@@ -184,14 +239,11 @@ func (m *File) Check(ctx context.Context, id string) (types.Mark, error) {
 	if err := m.check(ctx, "check", id); err != nil {
 		return types.Mark{}, err
 	}
-	body, err := os.ReadFile(m.path(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return types.Mark{State: types.MarkNone}, nil
-	}
+	cur, _, err := m.read(id, m.Timeout)
 	if err != nil {
 		return types.Mark{}, fmt.Errorf("file check %q: %w", id, err)
 	}
-	return decode(body, clock(m.Now), m.Timeout), nil
+	return cur.Mark, nil
 }
 
 // check validates id and ctx for the operation op.
@@ -259,23 +311,26 @@ func (m *File) writeTemp(body []byte) (string, error) {
 // that locked a file someone else removed meanwhile notices that the name no
 // longer refers to it and tries again.
 func (m *File) lock(ctx context.Context, id string) (func(), error) {
-	m.mu.Lock()
+	release, err := m.locks.lock(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	name := m.path(id) + lockSuffix
 	for {
 		f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, filePerm)
 		if err != nil {
-			m.mu.Unlock()
+			release()
 			return nil, fmt.Errorf("open lock: %w", err)
 		}
 		if err := lockFile(ctx, f, lockPoll); err != nil {
 			_ = f.Close()
-			m.mu.Unlock()
+			release()
 			return nil, fmt.Errorf("lock: %w", err)
 		}
 		held, err := f.Stat()
 		if err != nil {
 			_ = f.Close()
-			m.mu.Unlock()
+			release()
 			return nil, fmt.Errorf("stat lock: %w", err)
 		}
 		current, err := os.Stat(name)
@@ -283,9 +338,53 @@ func (m *File) lock(ctx context.Context, id string) (func(), error) {
 			return func() {
 				_ = os.Remove(name)
 				_ = f.Close()
-				m.mu.Unlock()
+				release()
 			}, nil
 		}
 		_ = f.Close()
 	}
+}
+
+// keyedMutex is one mutex per key, made on first use and forgotten when no
+// one holds or waits for it. A waiter gives up when its context ends.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	held chan struct{} // a value in it means held
+	refs int           // holders and waiters
+}
+
+// lock takes the mutex of key and returns the function that releases it.
+func (k *keyedMutex) lock(ctx context.Context, key string) (func(), error) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = make(map[string]*keyLock)
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyLock{held: make(chan struct{}, 1)}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	forget := func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+	}
+	select {
+	case l.held <- struct{}{}:
+	case <-ctx.Done():
+		forget()
+		return nil, ctx.Err()
+	}
+	return func() {
+		<-l.held
+		forget()
+	}, nil
 }

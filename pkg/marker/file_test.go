@@ -34,11 +34,11 @@ func TestFileSeparateInstances(t *testing.T) {
 	}{
 		{"fresh mark", func(*testing.T, types.Marker, *markertest.Clock, string) {}},
 		{"expired mark", func(t *testing.T, m types.Marker, c *markertest.Clock, id string) {
-			require.NoError(t, m.Mark(context.Background(), id))
+			require.NoError(t, second(m.Mark(context.Background(), id)))
 			c.Advance(time.Hour)
 		}},
 		{"failed mark", func(t *testing.T, m types.Marker, _ *markertest.Clock, id string) {
-			require.NoError(t, m.Fail(context.Background(), id, "boom"))
+			require.NoError(t, m.Fail(context.Background(), id, "t1", "boom"))
 		}},
 	}
 	for _, tc := range tests {
@@ -81,18 +81,35 @@ func TestFileFormat(t *testing.T) {
 	m := &marker.File{Dir: dir, Timeout: time.Minute, Now: func() time.Time { return at }}
 	id := uuid.NewString()
 
-	require.NoError(t, m.Mark(context.Background(), id))
+	token, err := m.Mark(context.Background(), id)
+	require.NoError(t, err)
 	b, err := os.ReadFile(filepath.Join(dir, id+"_in_progress"))
 	require.NoError(t, err)
-	require.Equal(t, "2024-05-06T07:08:09.00000001Z", string(b))
+	require.Equal(t, "2024-05-06T07:08:09.00000001Z\n"+token, string(b), "the S3 body, then the owner")
 
-	require.NoError(t, m.Fail(context.Background(), id, `bad "digest"`))
+	require.NoError(t, m.Fail(context.Background(), id, token, `bad "digest"`))
 	b, err = os.ReadFile(filepath.Join(dir, id+"_in_progress"))
 	require.NoError(t, err)
-	require.JSONEq(t, `{"state":"failed","at":"2024-05-06T07:08:09.00000001Z","reason":"bad \"digest\""}`, string(b))
+	require.JSONEq(t, `{"state":"failed","at":"2024-05-06T07:08:09.00000001Z","reason":"bad \"digest\"","owner":"`+token+`"}`, string(b))
 	requireOnlyMarks(t, dir, id)
 
-	require.NoError(t, m.Unmark(context.Background(), id))
+	require.NoError(t, m.Unmark(context.Background(), id, token))
+	requireOnlyMarks(t, dir)
+}
+
+// TestFileMarkWithoutOwner reads a mark holding only the timestamp, as the
+// original service's S3 marks do, as a live mark owned by the empty token.
+func TestFileMarkWithoutOwner(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := &marker.File{Dir: dir, Timeout: time.Minute}
+	id := uuid.NewString()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, id+"_in_progress"), []byte(time.Now().UTC().Format(time.RFC3339)), 0o600))
+	_, err := m.Claim(context.Background(), id, "someone")
+	require.ErrorIs(t, err, types.ErrInProgress)
+	token, err := m.Claim(context.Background(), id, "")
+	require.NoError(t, err)
+	require.NoError(t, m.Unmark(context.Background(), id, token))
 	requireOnlyMarks(t, dir)
 }
 
@@ -119,7 +136,7 @@ func TestFileForeignContent(t *testing.T) {
 			mark, err := m.Check(context.Background(), id)
 			require.NoError(t, err)
 			require.Equal(t, types.MarkNone, mark.State)
-			require.NoError(t, m.Mark(context.Background(), id))
+			require.NoError(t, second(m.Mark(context.Background(), id)))
 			mark, err = m.Check(context.Background(), id)
 			require.NoError(t, err)
 			require.Equal(t, types.MarkInProgress, mark.State)
@@ -133,10 +150,10 @@ func TestFileUnusableFolder(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("x"), 0o600))
 	m := &marker.File{Dir: path, Timeout: time.Minute}
 	id := uuid.NewString()
-	err := m.Mark(context.Background(), id)
+	_, err := m.Mark(context.Background(), id)
 	require.Error(t, err)
 	require.NotErrorIs(t, err, types.ErrInProgress)
-	require.Error(t, m.Fail(context.Background(), id, "x"))
+	require.Error(t, m.Fail(context.Background(), id, "t1", "x"))
 	_, err = m.Check(context.Background(), id)
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "file check"), err.Error())

@@ -39,12 +39,15 @@ func TestNoTimeout(t *testing.T) {
 			c := markertest.NewClock(time.Now())
 			m := b.new(t, c.Now)
 			id := uuid.NewString()
-			require.NoError(t, m.Mark(context.Background(), id))
+			require.NoError(t, second(m.Mark(context.Background(), id)))
 			c.Advance(100 * 365 * 24 * time.Hour)
 			mark, err := m.Check(context.Background(), id)
 			require.NoError(t, err)
 			require.Equal(t, types.MarkInProgress, mark.State)
-			require.ErrorIs(t, m.Mark(context.Background(), id), types.ErrInProgress)
+			require.ErrorIs(t, second(m.Mark(context.Background(), id)), types.ErrInProgress)
 		})
 	}
 }
+
+// second returns the error of a call that also returns a token.
+func second(_ string, err error) error { return err }

@@ -24,10 +24,16 @@ var _ types.Marker = (*S3)(nil)
 // timestamp or a small failure record.
 const maxMarkBody = 16 << 10
 
+// ownerMeta is the object metadata key holding a mark's owner token, so the
+// body stays the timestamp the original service reads.
+const ownerMeta = "owner"
+
 // S3 keeps marks as objects <id>_in_progress in Bucket, readable by the
 // original service. Marks are set with conditional writes: a new mark with
-// If-None-Match: *, a takeover of an expired or failed mark with If-Match on
-// the ETag that was read, so concurrent callers cannot both win.
+// If-None-Match: *, a takeover, refresh, failure or removal of an existing
+// mark with If-Match on the ETag that was read, so concurrent callers cannot
+// both win and a stale owner cannot change a newer owner's mark. A mark the
+// original service wrote (no owner metadata) is owned by the empty token.
 type S3 struct {
 	// Bucket holds the marks (GRAPH_PROGRESS_BUCKET).
 	Bucket string
@@ -41,79 +47,79 @@ type S3 struct {
 	Now func() time.Time
 }
 
-// Mark sets the in-progress mark for id, or returns types.ErrInProgress when
-// a live one exists. When the SDK retries a create whose first attempt
-// reached S3 but whose answer was lost, the caller sees ErrInProgress for
-// its own mark; the mark then expires after Timeout.
-func (m *S3) Mark(ctx context.Context, id string) error {
+// Mark sets the in-progress mark for id and returns its owner token, or
+// returns types.ErrInProgress when a live one exists. When the SDK retries a
+// create whose first attempt reached S3 but whose answer was lost, the
+// caller sees ErrInProgress for its own mark; the mark then expires after
+// Timeout.
+func (m *S3) Mark(ctx context.Context, id string) (string, error) {
+	return m.take(ctx, "mark", id, nil)
+}
+
+// Claim takes the mark for id for a new owner when Mark could, or when the
+// live mark's owner is token.
+func (m *S3) Claim(ctx context.Context, id, token string) (string, error) {
+	return m.take(ctx, "claim", id, &token)
+}
+
+func (m *S3) take(ctx context.Context, op, id string, claim *string) (string, error) {
 	if err := validateID(id); err != nil {
-		return err
+		return "", err
 	}
 	key := markKey(id)
+	token := newToken()
 	for range maxAttempts {
-		err := m.put(ctx, key, encodeInProgress(clock(m.Now)), func(in *s3.PutObjectInput) {
-			in.IfNoneMatch = aws.String("*")
-		})
+		err := m.put(ctx, key, encodeInProgress(clock(m.Now)), token, ifNoneMatch)
 		if err == nil {
-			return nil
+			return token, nil
 		}
 		if !isConflict(err) {
-			return fmt.Errorf("s3 mark %q: %w", key, err)
+			return "", fmt.Errorf("s3 %s %q: %w", op, key, err)
 		}
-		body, etag, err := m.get(ctx, key)
+		cur, etag, err := m.read(ctx, key, m.Timeout)
 		if errors.Is(err, types.ErrNotFound) {
 			continue // removed since the create failed: create again
 		}
 		if err != nil {
-			return fmt.Errorf("s3 mark %q: %w", key, err)
+			return "", fmt.Errorf("s3 %s %q: %w", op, key, err)
 		}
-		now := clock(m.Now)
-		if decode(body, now, m.Timeout).State == types.MarkInProgress {
-			return errInProgress(id)
+		if !takeable(cur, claim) {
+			return "", errInProgress(id)
 		}
-		if etag == "" {
-			return fmt.Errorf("s3 mark %q: the server sent no ETag to take the mark over with", key)
-		}
-		err = m.put(ctx, key, encodeInProgress(now), func(in *s3.PutObjectInput) {
-			in.IfMatch = aws.String(etag)
-		})
+		err = m.put(ctx, key, m.nextStamp(cur), token, etag)
 		if err == nil {
-			return nil
+			return token, nil
 		}
 		if !isConflict(err) && !isNotFound(err) {
-			return fmt.Errorf("s3 mark %q: take over: %w", key, err)
+			return "", fmt.Errorf("s3 %s %q: take over: %w", op, key, err)
 		}
 		// The mark changed since it was read: look again.
 	}
-	return fmt.Errorf("s3 mark %q: the mark kept changing for %d attempts: %w", key, maxAttempts, types.ErrInProgress)
+	return "", fmt.Errorf("s3 %s %q: the mark kept changing for %d attempts: %w", op, key, maxAttempts, types.ErrInProgress)
 }
 
-// Refresh sets the in-progress mark for id, live or expired, to now. The
-// write is conditional on the mark read, so a failure record written
-// meanwhile is never overwritten.
-func (m *S3) Refresh(ctx context.Context, id string) error {
+// Refresh sets the in-progress mark token owns, live or expired, to now. The
+// write is conditional on the mark read, so a failure record or a newer
+// owner's mark written meanwhile is never overwritten.
+func (m *S3) Refresh(ctx context.Context, id, token string) error {
 	if err := validateID(id); err != nil {
 		return err
 	}
 	key := markKey(id)
 	for range maxAttempts {
-		body, etag, err := m.get(ctx, key)
-		if errors.Is(err, types.ErrNotFound) {
-			return errNoMark(id)
-		}
-		if err != nil {
-			return fmt.Errorf("s3 refresh %q: %w", key, err)
-		}
 		// A timeout of zero reads an expired mark as still in progress.
-		if decode(body, clock(m.Now), 0).State != types.MarkInProgress {
+		cur, etag, err := m.read(ctx, key, 0)
+		switch {
+		case errors.Is(err, types.ErrNotFound):
 			return errNoMark(id)
+		case err != nil:
+			return fmt.Errorf("s3 refresh %q: %w", key, err)
+		case cur.State != types.MarkInProgress:
+			return errNoMark(id)
+		case cur.owner != token:
+			return errNotOwner(id)
 		}
-		if etag == "" {
-			return fmt.Errorf("s3 refresh %q: the server sent no ETag to refresh the mark with", key)
-		}
-		err = m.put(ctx, key, encodeInProgress(clock(m.Now)), func(in *s3.PutObjectInput) {
-			in.IfMatch = aws.String(etag)
-		})
+		err = m.put(ctx, key, m.nextStamp(cur), token, etag)
 		if err == nil {
 			return nil
 		}
@@ -125,36 +131,70 @@ func (m *S3) Refresh(ctx context.Context, id string) error {
 	return fmt.Errorf("s3 refresh %q: the mark kept changing for %d attempts", key, maxAttempts)
 }
 
-// Unmark deletes the mark for id; a missing mark is not an error.
-func (m *S3) Unmark(ctx context.Context, id string) error {
+// Unmark deletes the mark for id when token owns it; a missing mark is not
+// an error.
+func (m *S3) Unmark(ctx context.Context, id, token string) error {
 	if err := validateID(id); err != nil {
 		return err
 	}
 	key := markKey(id)
-	_, err := m.Client.DeleteObject(ctx, &s3.DeleteObjectInput{
-		Bucket: aws.String(m.Bucket),
-		Key:    aws.String(key),
-	})
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("s3 unmark %q: %w", key, err)
+	for range maxAttempts {
+		cur, etag, err := m.read(ctx, key, 0)
+		switch {
+		case errors.Is(err, types.ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("s3 unmark %q: %w", key, err)
+		case !owns(cur, token):
+			return errNotOwner(id)
+		}
+		_, err = m.Client.DeleteObject(ctx, &s3.DeleteObjectInput{
+			Bucket:  aws.String(m.Bucket),
+			Key:     aws.String(key),
+			IfMatch: aws.String(etag),
+		})
+		if err == nil || isNotFound(err) {
+			return nil
+		}
+		if !isConflict(err) {
+			return fmt.Errorf("s3 unmark %q: %w", key, err)
+		}
+		// The mark changed since it was read: look again.
 	}
-	return nil
+	return fmt.Errorf("s3 unmark %q: the mark kept changing for %d attempts", key, maxAttempts)
 }
 
-// Fail replaces the mark for id with a failure record.
-func (m *S3) Fail(ctx context.Context, id string, reason string) error {
+// Fail replaces the mark for id with a failure record when token owns it.
+func (m *S3) Fail(ctx context.Context, id, token, reason string) error {
 	if err := validateID(id); err != nil {
 		return err
 	}
 	key := markKey(id)
-	body, err := encodeFailed(clock(m.Now), reason)
+	body, err := encodeFailed(clock(m.Now), token, reason)
 	if err != nil {
 		return fmt.Errorf("s3 fail %q: %w", key, err)
 	}
-	if err := m.put(ctx, key, body, nil); err != nil {
-		return fmt.Errorf("s3 fail %q: %w", key, err)
+	for range maxAttempts {
+		cur, etag, err := m.read(ctx, key, 0)
+		cond := etag
+		switch {
+		case errors.Is(err, types.ErrNotFound):
+			cond = ifNoneMatch
+		case err != nil:
+			return fmt.Errorf("s3 fail %q: %w", key, err)
+		case !owns(cur, token):
+			return errNotOwner(id)
+		}
+		err = m.put(ctx, key, body, "", cond)
+		if err == nil {
+			return nil
+		}
+		if !isConflict(err) && !isNotFound(err) {
+			return fmt.Errorf("s3 fail %q: %w", key, err)
+		}
+		// The mark changed since it was read: look again.
 	}
-	return nil
+	return fmt.Errorf("s3 fail %q: the mark kept changing for %d attempts", key, maxAttempts)
 }
 
 // Check reads the mark for id.
@@ -163,18 +203,35 @@ func (m *S3) Check(ctx context.Context, id string) (types.Mark, error) {
 		return types.Mark{}, err
 	}
 	key := markKey(id)
-	body, _, err := m.get(ctx, key)
+	cur, _, err := m.read(ctx, key, m.Timeout)
 	if errors.Is(err, types.ErrNotFound) {
 		return types.Mark{State: types.MarkNone}, nil
 	}
 	if err != nil {
 		return types.Mark{}, fmt.Errorf("s3 check %q: %w", key, err)
 	}
-	return decode(body, clock(m.Now), m.Timeout), nil
+	return cur.Mark, nil
 }
 
-// put writes body to key, with the conditions cond sets.
-func (m *S3) put(ctx context.Context, key string, body []byte, cond func(*s3.PutObjectInput)) error {
+// nextStamp is the body of an in-progress mark replacing cur: the current
+// time, moved a nanosecond on when it equals cur's. The owner lives in the
+// metadata, which the ETag does not cover, so only a new body gives the
+// object a new ETag and makes a racing write conditional on the old one
+// fail.
+func (m *S3) nextStamp(cur stored) []byte {
+	now := clock(m.Now)
+	if cur.State == types.MarkInProgress && !now.After(cur.Since) {
+		now = cur.Since.Add(time.Nanosecond)
+	}
+	return encodeInProgress(now)
+}
+
+// ifNoneMatch as put's condition creates key only when it does not exist.
+const ifNoneMatch = "*"
+
+// put writes body to key with owner in its metadata (none when empty), on
+// condition cond: ifNoneMatch, or the ETag the key must still have.
+func (m *S3) put(ctx context.Context, key string, body []byte, owner, cond string) error {
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(m.Bucket),
 		Key:           aws.String(key),
@@ -182,31 +239,55 @@ func (m *S3) put(ctx context.Context, key string, body []byte, cond func(*s3.Put
 		ContentLength: aws.Int64(int64(len(body))),
 		ContentType:   aws.String("text/plain; charset=utf-8"),
 	}
-	if cond != nil {
-		cond(in)
+	if owner != "" {
+		in.Metadata = map[string]string{ownerMeta: owner}
+	}
+	switch cond {
+	case ifNoneMatch:
+		in.IfNoneMatch = aws.String(ifNoneMatch)
+	case "":
+		return fmt.Errorf("the server sent no ETag to change the mark with")
+	default:
+		in.IfMatch = aws.String(cond)
 	}
 	_, err := m.Client.PutObject(ctx, in)
 	return err
 }
 
-// get reads key and its ETag; a missing key is types.ErrNotFound.
-func (m *S3) get(ctx context.Context, key string) ([]byte, string, error) {
+// read reads the mark at key with timeout applied, and its ETag. The owner
+// of an in-progress mark is in the metadata; a failure record carries its
+// own.
+func (m *S3) read(ctx context.Context, key string, timeout time.Duration) (stored, string, error) {
+	body, etag, owner, err := m.get(ctx, key)
+	if err != nil {
+		return stored{}, "", err
+	}
+	cur := decode(body, clock(m.Now), timeout)
+	if cur.owner == "" && cur.State != types.MarkFailed {
+		cur.owner = owner
+	}
+	return cur, etag, nil
+}
+
+// get reads key, its ETag and owner metadata; a missing key is
+// types.ErrNotFound.
+func (m *S3) get(ctx context.Context, key string) ([]byte, string, string, error) {
 	out, err := m.Client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(m.Bucket),
 		Key:    aws.String(key),
 	})
 	if err != nil {
 		if isNotFound(err) {
-			return nil, "", types.ErrNotFound
+			return nil, "", "", types.ErrNotFound
 		}
-		return nil, "", err
+		return nil, "", "", err
 	}
 	defer func() { _ = out.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(out.Body, maxMarkBody))
 	if err != nil {
-		return nil, "", fmt.Errorf("read: %w", err)
+		return nil, "", "", fmt.Errorf("read: %w", err)
 	}
-	return body, aws.ToString(out.ETag), nil
+	return body, aws.ToString(out.ETag), out.Metadata[ownerMeta], nil
 }
 
 // isNotFound reports whether S3 answered that the key does not exist.

@@ -56,22 +56,38 @@ func TestS3Compatibility(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	t.Run("mark is an RFC 3339 timestamp", func(t *testing.T) {
+	t.Run("mark is an RFC 3339 timestamp, its owner in the metadata", func(t *testing.T) {
 		id := uuid.NewString()
-		require.NoError(t, m.Mark(ctx, id))
+		token, err := m.Mark(ctx, id)
+		require.NoError(t, err)
 		ts, err := time.Parse(time.RFC3339, read(t, id))
 		require.NoError(t, err)
 		require.True(t, ts.Equal(now))
+		head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(id + "_in_progress")})
+		require.NoError(t, err)
+		require.Equal(t, token, head.Metadata["owner"])
+	})
+	t.Run("original service's mark has no owner", func(t *testing.T) {
+		id := uuid.NewString()
+		write(t, id, now.Add(-time.Second).Format(time.RFC3339))
+		require.ErrorIs(t, m.Unmark(ctx, id, "someone"), types.ErrNotOwner)
+		_, err := m.Claim(ctx, id, "someone")
+		require.ErrorIs(t, err, types.ErrInProgress)
+		token, err := m.Claim(ctx, id, "")
+		require.NoError(t, err, "a job without a token takes over the original service's mark")
+		require.NoError(t, m.Refresh(ctx, id, token))
+		require.NoError(t, m.Unmark(ctx, id, token))
 	})
 	t.Run("failure record", func(t *testing.T) {
 		id := uuid.NewString()
-		require.NoError(t, m.Fail(ctx, id, "digest never ready"))
+		require.NoError(t, m.Fail(ctx, id, "t1", "digest never ready"))
 		var rec map[string]any
 		require.NoError(t, json.Unmarshal([]byte(read(t, id)), &rec))
 		require.Equal(t, map[string]any{
 			"state":  "failed",
 			"at":     now.Format(time.RFC3339Nano),
 			"reason": "digest never ready",
+			"owner":  "t1",
 		}, rec)
 	})
 	tests := []struct {
@@ -93,9 +109,9 @@ func TestS3Compatibility(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tc.want, mark.State)
 			if tc.want == types.MarkInProgress {
-				require.ErrorIs(t, m.Mark(ctx, id), types.ErrInProgress)
+				require.ErrorIs(t, second(m.Mark(ctx, id)), types.ErrInProgress)
 			} else {
-				require.NoError(t, m.Mark(ctx, id), "a dead mark is taken over")
+				require.NoError(t, second(m.Mark(ctx, id)), "a dead mark is taken over")
 			}
 		})
 	}
@@ -109,12 +125,13 @@ func TestS3SurvivesRestart(t *testing.T) {
 	srv := s3test.Start(t)
 	m := &marker.S3{Bucket: srv.NewBucket(t), Client: srv.Client(t), Timeout: time.Hour}
 	id, other := uuid.NewString(), uuid.NewString()
-	require.NoError(t, m.Mark(context.Background(), id))
+	token, err := m.Mark(context.Background(), id)
+	require.NoError(t, err)
 
 	srv.Stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := m.Mark(ctx, other)
+	_, err = m.Mark(ctx, other)
 	require.Error(t, err)
 	require.NotErrorIs(t, err, types.ErrInProgress)
 	require.Contains(t, err.Error(), "s3 mark")
@@ -122,15 +139,15 @@ func TestS3SurvivesRestart(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, types.MarkNone, mark.State)
 	require.Contains(t, err.Error(), "s3 check")
-	require.Error(t, m.Fail(ctx, id, "x"))
-	require.Error(t, m.Unmark(ctx, id))
+	require.Error(t, m.Fail(ctx, id, "t1", "x"))
+	require.Error(t, m.Unmark(ctx, id, "t1"))
 
 	srv.Restart(t)
 	mark, err = m.Check(context.Background(), id)
 	require.NoError(t, err)
 	require.Equal(t, types.MarkInProgress, mark.State)
-	require.ErrorIs(t, m.Mark(context.Background(), id), types.ErrInProgress)
-	require.NoError(t, m.Mark(context.Background(), other))
-	require.NoError(t, m.Unmark(context.Background(), id))
-	require.NoError(t, m.Mark(context.Background(), id))
+	require.ErrorIs(t, second(m.Mark(context.Background(), id)), types.ErrInProgress)
+	require.NoError(t, second(m.Mark(context.Background(), other)))
+	require.NoError(t, m.Unmark(context.Background(), id, token))
+	require.NoError(t, second(m.Mark(context.Background(), id)))
 }

@@ -35,6 +35,10 @@ type HTTP struct {
 	// Client makes the calls; nil means http.DefaultClient. It should carry a
 	// per-call deadline and bounded retries of its own.
 	Client *http.Client
+	// Token, when set, is sent as "Authorization: Bearer <Token>": the
+	// worker route's GRAPHERD_WORKER_TOKEN, for a service that queues to
+	// itself.
+	Token string
 }
 
 var _ types.Queuer = (*HTTP)(nil)
@@ -51,7 +55,7 @@ func (q *HTTP) Queue(ctx context.Context, job types.Job) error {
 	}
 	// types.Job marshals as the worker route reads it: times as RFC 3339
 	// with nanoseconds.
-	body, err := json.Marshal(types.Job{ID: job.ID, Start: job.Start.UTC(), Stop: job.Stop.UTC()})
+	body, err := json.Marshal(types.Job{ID: job.ID, Start: job.Start.UTC(), Stop: job.Stop.UTC(), Token: job.Token})
 	if err != nil {
 		return fmt.Errorf("queue job %s: encode: %w", job.ID, err)
 	}
@@ -66,6 +70,9 @@ func (q *HTTP) Queue(ctx context.Context, job types.Job) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Prefer", "respond-async")
+	if q.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+q.Token)
+	}
 	client := q.Client
 	if client == nil {
 		client = http.DefaultClient

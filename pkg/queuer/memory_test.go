@@ -11,7 +11,28 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/worker"
 )
+
+// newPool starts a pool that runs each job with run, and stops it when the
+// test ends.
+func newPool(t *testing.T, run func(ctx context.Context, job types.Job), workers, capacity int) *Memory {
+	t.Helper()
+	m := NewMemory(workers, capacity)
+	stopped := make(chan error, 1)
+	go func() {
+		stopped <- m.Run(context.Background(), func(ctx context.Context, job types.Job, _ worker.Delivery) worker.Result {
+			run(ctx, job)
+			return worker.Result{Outcome: worker.Done}
+		})
+	}()
+	<-m.ready
+	t.Cleanup(func() {
+		require.NoError(t, m.Drain(context.Background()))
+		require.NoError(t, <-stopped)
+	})
+	return m
+}
 
 func job(i int) types.Job {
 	return types.Job{ID: fmt.Sprintf("job-%d", i)}
@@ -33,7 +54,7 @@ func TestMemoryRunsEveryJobOnce(t *testing.T) {
 			t.Parallel()
 			var mu sync.Mutex
 			ran := map[string]int{}
-			m := NewMemory(func(_ context.Context, j types.Job) {
+			m := newPool(t, func(_ context.Context, j types.Job) {
 				time.Sleep(time.Millisecond)
 				mu.Lock()
 				ran[j.ID]++
@@ -42,8 +63,8 @@ func TestMemoryRunsEveryJobOnce(t *testing.T) {
 			for i := range tt.jobs {
 				require.NoError(t, m.Queue(context.Background(), job(i)))
 			}
-			// Close lets every waiting job run before it returns.
-			require.NoError(t, m.Close(context.Background()))
+			// Drain lets every waiting job run before it returns.
+			require.NoError(t, m.Drain(context.Background()))
 			require.Len(t, ran, tt.jobs)
 			for id, n := range ran {
 				require.Equal(t, 1, n, id)
@@ -56,7 +77,7 @@ func TestMemoryBoundsConcurrency(t *testing.T) {
 	t.Parallel()
 	const workers = 3
 	var now, peak atomic.Int32
-	m := NewMemory(func(_ context.Context, _ types.Job) {
+	m := newPool(t, func(_ context.Context, _ types.Job) {
 		n := now.Add(1)
 		for {
 			p := peak.Load()
@@ -70,17 +91,23 @@ func TestMemoryBoundsConcurrency(t *testing.T) {
 	for i := range 30 {
 		require.NoError(t, m.Queue(context.Background(), job(i)))
 	}
-	require.NoError(t, m.Close(context.Background()))
+	require.NoError(t, m.Drain(context.Background()))
 	require.Equal(t, int32(workers), peak.Load())
 }
 
 // blockingPool returns a pool whose jobs block until release is closed or
-// their context ends, and a channel that receives each job as it starts.
-func blockingPool(workers, capacity int) (m *Memory, started chan types.Job, release chan struct{}, cancelled *atomic.Int32) {
+// their context ends, a channel that receives each job as it starts, and
+// counts of jobs cancelled while running and released (handed over with a
+// context already done, never started).
+func blockingPool(t *testing.T, workers, capacity int) (m *Memory, started chan types.Job, release chan struct{}, cancelled, released *atomic.Int32) {
 	started = make(chan types.Job, 100)
 	release = make(chan struct{})
-	cancelled = &atomic.Int32{}
-	m = NewMemory(func(ctx context.Context, j types.Job) {
+	cancelled, released = &atomic.Int32{}, &atomic.Int32{}
+	m = newPool(t, func(ctx context.Context, j types.Job) {
+		if ctx.Err() != nil {
+			released.Add(1)
+			return
+		}
 		started <- j
 		select {
 		case <-release:
@@ -88,17 +115,16 @@ func blockingPool(workers, capacity int) (m *Memory, started chan types.Job, rel
 			cancelled.Add(1)
 		}
 	}, workers, capacity)
-	return m, started, release, cancelled
+	return m, started, release, cancelled, released
 }
 
 func TestMemoryQueueFull(t *testing.T) {
 	t.Parallel()
-	m, started, release, _ := blockingPool(1, 2)
+	m, started, release, _, _ := blockingPool(t, 1, 2)
 	require.NoError(t, m.Queue(context.Background(), job(0)))
 	<-started // the worker is busy with job 0
 	require.NoError(t, m.Queue(context.Background(), job(1)))
 	require.NoError(t, m.Queue(context.Background(), job(2)))
-	require.Equal(t, 2, m.Pending())
 	require.Equal(t, 1, m.Running())
 
 	began := time.Now()
@@ -109,13 +135,13 @@ func TestMemoryQueueFull(t *testing.T) {
 	require.Less(t, time.Since(began), 100*time.Millisecond, "Queue never waits")
 
 	close(release)
-	require.NoError(t, m.Close(context.Background()))
+	require.NoError(t, m.Drain(context.Background()))
 	require.Len(t, started, 2, "jobs 1 and 2 ran after job 0")
 }
 
 func TestMemoryZeroCapacity(t *testing.T) {
 	t.Parallel()
-	m, started, release, _ := blockingPool(1, 0)
+	m, started, release, _, _ := blockingPool(t, 1, 0)
 	// A job is taken only by an idle worker; the worker may not be waiting yet.
 	require.Eventually(t, func() bool {
 		return m.Queue(context.Background(), job(0)) == nil
@@ -123,31 +149,31 @@ func TestMemoryZeroCapacity(t *testing.T) {
 	<-started
 	require.ErrorIs(t, m.Queue(context.Background(), job(1)), ErrQueueFull)
 	close(release)
-	require.NoError(t, m.Close(context.Background()))
+	require.NoError(t, m.Drain(context.Background()))
 }
 
 func TestMemoryClosed(t *testing.T) {
 	t.Parallel()
-	m := NewMemory(func(context.Context, types.Job) {}, 2, 2)
-	require.NoError(t, m.Close(context.Background()))
+	m := newPool(t, func(context.Context, types.Job) {}, 2, 2)
+	require.NoError(t, m.Drain(context.Background()))
 	require.ErrorIs(t, m.Queue(context.Background(), job(0)), ErrClosed)
-	require.NoError(t, m.Close(context.Background()), "Close twice")
+	require.NoError(t, m.Drain(context.Background()), "Drain twice")
 }
 
 func TestMemoryQueueDoneContext(t *testing.T) {
 	t.Parallel()
 	ran := make(chan struct{}, 1)
-	m := NewMemory(func(context.Context, types.Job) { ran <- struct{}{} }, 1, 1)
+	m := newPool(t, func(context.Context, types.Job) { ran <- struct{}{} }, 1, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.ErrorIs(t, m.Queue(ctx, job(0)), context.Canceled)
-	require.NoError(t, m.Close(context.Background()))
+	require.NoError(t, m.Drain(context.Background()))
 	require.Empty(t, ran)
 }
 
 func TestMemoryCloseDeadline(t *testing.T) {
 	t.Parallel()
-	m, started, _, cancelled := blockingPool(2, 5)
+	m, started, _, cancelled, released := blockingPool(t, 2, 5)
 	require.NoError(t, m.Queue(context.Background(), job(0)))
 	require.NoError(t, m.Queue(context.Background(), job(1)))
 	<-started
@@ -158,19 +184,20 @@ func TestMemoryCloseDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	began := time.Now()
-	err := m.Close(ctx)
+	err := m.Drain(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Contains(t, err.Error(), "cancelled 2 running jobs, dropped 4 waiting")
-	require.GreaterOrEqual(t, time.Since(began), 50*time.Millisecond, "Close waited for the running jobs")
+	require.Contains(t, err.Error(), "cancelled 2 running jobs, released 4 waiting")
+	require.GreaterOrEqual(t, time.Since(began), 50*time.Millisecond, "Drain waited for the running jobs")
 	require.EqualValues(t, 2, cancelled.Load(), "running jobs saw their context cancelled")
-	require.Empty(t, started, "waiting jobs were dropped, not started")
+	require.Empty(t, started, "waiting jobs were released, not started")
+	require.EqualValues(t, 4, released.Load(), "every waiting job went to the handler to be released")
 	require.Zero(t, m.Running())
 }
 
 func TestMemoryCloseWaitsForRunningJobs(t *testing.T) {
 	t.Parallel()
 	var finished atomic.Int32
-	m := NewMemory(func(ctx context.Context, _ types.Job) {
+	m := newPool(t, func(ctx context.Context, _ types.Job) {
 		select {
 		case <-time.After(30 * time.Millisecond):
 			finished.Add(1)
@@ -182,16 +209,16 @@ func TestMemoryCloseWaitsForRunningJobs(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, m.Close(ctx))
+	require.NoError(t, m.Drain(ctx))
 	require.EqualValues(t, 4, finished.Load())
 }
 
-// TestMemoryQueueRacesClose queues from many goroutines while Close runs:
+// TestMemoryQueueRacesClose queues from many goroutines while Drain runs:
 // no send on a closed channel, and every accepted job runs exactly once.
 func TestMemoryQueueRacesClose(t *testing.T) {
 	t.Parallel()
 	var ran, accepted atomic.Int32
-	m := NewMemory(func(context.Context, types.Job) { ran.Add(1) }, 4, 1000)
+	m := newPool(t, func(context.Context, types.Job) { ran.Add(1) }, 4, 1000)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -206,7 +233,45 @@ func TestMemoryQueueRacesClose(t *testing.T) {
 		})
 	}
 	time.Sleep(time.Millisecond)
-	require.NoError(t, m.Close(context.Background()))
+	require.NoError(t, m.Drain(context.Background()))
 	wg.Wait()
 	require.Equal(t, accepted.Load(), ran.Load())
+}
+
+// TestMemoryDoSharesTheBound shows a job run at once through Do taking a
+// worker like a queued one: with every worker busy Do answers Retry at once
+// instead of running a job beyond the bound.
+func TestMemoryDoSharesTheBound(t *testing.T) {
+	t.Parallel()
+	m, started, release, _, _ := blockingPool(t, 1, 2)
+	require.NoError(t, m.Queue(context.Background(), job(0)))
+	<-started
+
+	res := m.Do(context.Background(), job(1), worker.Delivery{})
+	require.Equal(t, worker.Retry, res.Outcome)
+	require.ErrorIs(t, res.Err, ErrQueueFull)
+	require.Equal(t, FullRetryAfter, res.RetryAfter)
+	require.Empty(t, started, "the job did not run")
+
+	close(release)
+	require.Eventually(t, func() bool { return m.Running() == 0 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, worker.Done, m.Do(context.Background(), job(2), worker.Delivery{}).Outcome)
+	require.Equal(t, job(2), <-started)
+}
+
+// TestMemoryDrainCancelsDo shows a drain that runs out of time cancelling a
+// job run through Do as well as the pool's own.
+func TestMemoryDrainCancelsDo(t *testing.T) {
+	t.Parallel()
+	m, started, _, cancelled, _ := blockingPool(t, 2, 0)
+	done := make(chan worker.Result, 1)
+	go func() { done <- m.Do(context.Background(), job(0), worker.Delivery{}) }()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, m.Drain(ctx), context.DeadlineExceeded)
+	<-done
+	require.EqualValues(t, 1, cancelled.Load())
+	res := m.Do(context.Background(), job(1), worker.Delivery{})
+	require.ErrorIs(t, res.Err, ErrClosed)
 }

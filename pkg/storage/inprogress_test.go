@@ -60,14 +60,14 @@ func TestInProgress(t *testing.T) {
 		{
 			name: "in progress",
 			setup: func(t *testing.T, _ types.Storage, m types.Marker, _ *markertest.Clock, id string) {
-				require.NoError(t, m.Mark(context.Background(), id))
+				require.NoError(t, second(m.Mark(context.Background(), id)))
 			},
 			wantErr: types.ErrInProgress,
 		},
 		{
 			name: "in progress until just before the timeout",
 			setup: func(t *testing.T, _ types.Storage, m types.Marker, c *markertest.Clock, id string) {
-				require.NoError(t, m.Mark(context.Background(), id))
+				require.NoError(t, second(m.Mark(context.Background(), id)))
 				c.Advance(markTimeout - time.Nanosecond)
 			},
 			wantErr: types.ErrInProgress,
@@ -75,7 +75,7 @@ func TestInProgress(t *testing.T) {
 		{
 			name: "expired mark",
 			setup: func(t *testing.T, _ types.Storage, m types.Marker, c *markertest.Clock, id string) {
-				require.NoError(t, m.Mark(context.Background(), id))
+				require.NoError(t, second(m.Mark(context.Background(), id)))
 				c.Advance(markTimeout)
 			},
 			wantErr: types.ErrNotFound,
@@ -83,16 +83,18 @@ func TestInProgress(t *testing.T) {
 		{
 			name: "unmarked",
 			setup: func(t *testing.T, _ types.Storage, m types.Marker, _ *markertest.Clock, id string) {
-				require.NoError(t, m.Mark(context.Background(), id))
-				require.NoError(t, m.Unmark(context.Background(), id))
+				token, err := m.Mark(context.Background(), id)
+				require.NoError(t, err)
+				require.NoError(t, m.Unmark(context.Background(), id, token))
 			},
 			wantErr: types.ErrNotFound,
 		},
 		{
 			name: "failed",
 			setup: func(t *testing.T, _ types.Storage, m types.Marker, c *markertest.Clock, id string) {
-				require.NoError(t, m.Mark(context.Background(), id))
-				require.NoError(t, m.Fail(context.Background(), id, "digester answered 500"))
+				token, err := m.Mark(context.Background(), id)
+				require.NoError(t, err)
+				require.NoError(t, m.Fail(context.Background(), id, token, "digester answered 500"))
 				c.Advance(10 * markTimeout) // failure records do not expire
 			},
 			wantErr:    types.ErrFailed,
@@ -101,7 +103,7 @@ func TestInProgress(t *testing.T) {
 		{
 			name: "stored graph wins over a live mark",
 			setup: func(t *testing.T, s types.Storage, m types.Marker, _ *markertest.Clock, id string) {
-				require.NoError(t, m.Mark(context.Background(), id))
+				require.NoError(t, second(m.Mark(context.Background(), id)))
 				require.NoError(t, s.Store(context.Background(), id, strings.NewReader("digraph { done }")))
 			},
 			wantGraph: "digraph { done }",
@@ -110,7 +112,7 @@ func TestInProgress(t *testing.T) {
 			name: "stored graph wins over a failure record",
 			setup: func(t *testing.T, s types.Storage, m types.Marker, _ *markertest.Clock, id string) {
 				require.NoError(t, s.Store(context.Background(), id, strings.NewReader("digraph { done }")))
-				require.NoError(t, m.Fail(context.Background(), id, "late failure of a duplicate job"))
+				require.NoError(t, m.Fail(context.Background(), id, "t1", "late failure of a duplicate job"))
 			},
 			wantGraph: "digraph { done }",
 		},
@@ -164,10 +166,11 @@ func TestInProgress(t *testing.T) {
 // brokenMarker fails every call, as a marker whose store is down would.
 type brokenMarker struct{ err error }
 
-func (b brokenMarker) Mark(context.Context, string) error         { return b.err }
-func (b brokenMarker) Unmark(context.Context, string) error       { return b.err }
-func (b brokenMarker) Refresh(context.Context, string) error      { return b.err }
-func (b brokenMarker) Fail(context.Context, string, string) error { return b.err }
+func (b brokenMarker) Mark(context.Context, string) (string, error)          { return "", b.err }
+func (b brokenMarker) Claim(context.Context, string, string) (string, error) { return "", b.err }
+func (b brokenMarker) Unmark(context.Context, string, string) error          { return b.err }
+func (b brokenMarker) Refresh(context.Context, string, string) error         { return b.err }
+func (b brokenMarker) Fail(context.Context, string, string, string) error    { return b.err }
 func (b brokenMarker) Check(context.Context, string) (types.Mark, error) {
 	return types.Mark{}, b.err
 }
@@ -231,7 +234,7 @@ func TestInProgressStorePassesThrough(t *testing.T) {
 	inner := &storage.Memory{}
 	s := &storage.InProgress{Storage: inner, Marker: m}
 	id := uuid.NewString()
-	require.NoError(t, m.Mark(context.Background(), id))
+	require.NoError(t, second(m.Mark(context.Background(), id)))
 	require.NoError(t, s.Store(context.Background(), id, strings.NewReader("digraph {}")))
 	ok, err := inner.Exists(context.Background(), id)
 	require.NoError(t, err)
@@ -279,3 +282,6 @@ func TestInProgressSeesGraphStoredDuringLookup(t *testing.T) {
 		})
 	}
 }
+
+// second returns the error of a call that also returns a token.
+func second(_ string, err error) error { return err }

@@ -12,6 +12,9 @@ var (
 	// ErrInProgress is returned when a graph is being made: a live progress mark
 	// exists for its id.
 	ErrInProgress = errors.New("graph is in progress")
+	// ErrNotOwner is returned by a Marker asked to refresh, clear or fail a
+	// mark that another run owns now.
+	ErrNotOwner = errors.New("progress mark has another owner")
 	// ErrFailed matches every *FailedError with errors.Is.
 	ErrFailed = errors.New("graph failed")
 	// ErrInvalidInput is returned, wrapped with the reason, for input that can

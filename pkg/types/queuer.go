@@ -10,6 +10,10 @@ type Job struct {
 	ID    string    `json:"id"`
 	Start time.Time `json:"start"`
 	Stop  time.Time `json:"stop"`
+	// Token is the owner token of the progress mark the API set for the job;
+	// the worker claims the mark with it. Empty for jobs from the original
+	// service, whose marks have no owner.
+	Token string `json:"token,omitempty"`
 }
 
 // Queuer hands graph jobs to a worker.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
@@ -18,6 +20,8 @@ type httpError struct {
 	event  string
 	dep    string
 	err    error
+	// retryAfter, when set, is the Retry-After of a 503.
+	retryAfter time.Duration
 }
 
 func (e *httpError) Error() string {
@@ -48,6 +52,11 @@ type errorBody struct {
 // error level, 4xx at info, each once.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	status, msg, event, dep := classify(err)
+	retryAfter := 5 * time.Second
+	var he *httpError
+	if errors.As(err, &he) && he.retryAfter > 0 {
+		retryAfter = he.retryAfter
+	}
 	attrs := []slog.Attr{slog.Int("status", status)}
 	if dep != "" {
 		attrs = append(attrs, slog.String(runtime.AttrDependency, dep))
@@ -58,7 +67,7 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	}
 	runtime.LogEvent(r.Context(), logger, level, event, err, attrs...)
 	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(retryAfter.Round(time.Second), time.Second)/time.Second)))
 	}
 	writeJSON(w, status, errorBody{Message: msg})
 }

@@ -81,17 +81,20 @@ func (h *Graph) create(ctx context.Context, rawQuery string) (types.Job, error) 
 
 	// The mark goes first so that a fast worker never finds the job unmarked,
 	// and so that of many concurrent requests exactly one queues a job.
-	if err := h.Marker.Mark(ctx, job.ID); err != nil {
+	token, err := h.Marker.Mark(ctx, job.ID)
+	if err != nil {
 		if errors.Is(err, types.ErrInProgress) {
 			return job, conflict("graph for the time " + window + " is being made")
 		}
 		return job, dependencyError(runtime.DependencyMarker, err)
 	}
+	// The worker claims the mark with the token, so that no other run can.
+	job.Token = token
 	if err := h.Queuer.Queue(ctx, job); err != nil {
 		// Without the job the mark would hold the window until it expires.
 		unmarkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if uerr := h.Marker.Unmark(unmarkCtx, job.ID); uerr != nil {
+		if uerr := h.Marker.Unmark(unmarkCtx, job.ID, token); uerr != nil {
 			runtime.LogDependencyFailure(ctx, LoggerFrom(ctx, h.Logger), runtime.DependencyMarker,
 				fmt.Errorf("clear the mark of a job that was not queued: %w", uerr), slog.String("id", job.ID))
 		}

@@ -2,66 +2,73 @@ package v1
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/worker"
 )
 
 // DefaultMaxBodyBytes bounds a worker request body when Worker.MaxBodyBytes is
 // zero. A job is about 120 bytes.
 const DefaultMaxBodyBytes = 64 << 10
 
-// Worker makes graphs: it fetches the digest for a job's window, converts it
-// and stores the graph, then clears the progress mark. It serves
-// POST /{topic}/{event} and is the job runner of the in-process queue.
+// Worker serves POST /{topic}/{event}, the route an event bus delivers jobs
+// to. It decodes the job and hands it to Run, then translates the runner's
+// Result into a status: the route speaks HTTP, the runner does not.
 type Worker struct {
-	// Storage is the plain graph storage, without the in-progress decorator:
-	// the worker must see whether a graph exists while its own mark is set.
-	Storage  types.Storage
-	Marker   types.Marker
-	Digester types.Digester
-	Grapher  types.Grapher
-	Logger   *slog.Logger
-	Stats    runtime.Stats
+	Logger *slog.Logger
+	// Run runs one job to its end within the worker pool's bound
+	// (queuer.Memory.Do): Retry with RetryAfter when every worker is busy.
+	Run func(ctx context.Context, job types.Job, d worker.Delivery) worker.Result
 	// Async, when set, takes jobs whose request carries RFC 7240
 	// "Prefer: respond-async"; the worker then answers 202 at once.
 	Async types.Queuer
 	// MaxBodyBytes bounds the request body; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// MaxDigestBytes bounds the digest read for one job; zero means no bound.
-	MaxDigestBytes int64
 	// MaxWindow bounds stop-start of a job taken over HTTP, as the API bounds
 	// the windows it queues; zero means no bound.
 	MaxWindow time.Duration
-	// RefreshInterval is how often a running job refreshes its progress
-	// mark, so a job longer than the mark's timeout keeps its window; zero
-	// means never. A third of the timeout leaves room for a missed beat.
-	RefreshInterval time.Duration
+	// Token, when set, is the bearer token a request must carry
+	// (GRAPHERD_WORKER_TOKEN); requests without it get 401.
+	Token string
 }
 
-// jobBody is the worker's request body, the same as the original service's.
+// jobBody is the worker's request body, the same as the original service's
+// plus the optional owner token of the progress mark the API set.
 type jobBody struct {
 	ID    string `json:"id"`
 	Start string `json:"start"`
 	Stop  string `json:"stop"`
+	Token string `json:"token,omitempty"`
 }
 
 // ServeHTTP runs the job in the request body: 204 when the graph is stored
-// (or already was), 202 when it was taken for background work, 400/413/422
-// for a job that can never succeed, 5xx when a retry may help.
+// (or already was), 202 when it was taken for background work, 409 when
+// another live run is making its window, 401 without the configured token,
+// 400/413/422 for a job that can never succeed, 408 when the body did not
+// arrive in time, 503 with Retry-After when every worker is busy, 5xx when
+// a retry may help. 408, 429 and 5xx are the answers worth retrying.
 func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logger := LoggerFrom(r.Context(), h.Logger)
+	if h.Token != "" && !bearerMatches(r.Header.Get("Authorization"), h.Token) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="grapherd worker"`)
+		writeError(w, r, logger, &httpError{status: http.StatusUnauthorized,
+			msg: "the worker route needs Authorization: Bearer with GRAPHERD_WORKER_TOKEN", event: runtime.EventInvalidInput})
+		return
+	}
 	limit := h.MaxBodyBytes
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
@@ -69,8 +76,11 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	job, err := DecodeJob(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.As(err, &tooLarge):
 			err = &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("job body is larger than %d bytes", limit), event: runtime.EventInvalidInput, err: err}
+		case isTimeout(err):
+			err = &httpError{status: http.StatusRequestTimeout, msg: "the job body did not arrive in time; send it again", event: runtime.EventInvalidInput, err: err}
 		}
 		writeError(w, r, logger, err)
 		return
@@ -92,30 +102,70 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	// Run adds the id to the request's logger itself.
-	if err := h.Run(r.Context(), job); err != nil {
-		writeError(w, r, logger, err)
+	res := h.Run(r.Context(), job, worker.Delivery{})
+	if res.Outcome == worker.Done {
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	writeError(w, r, logger, resultError(res))
+}
+
+// resultError is the answer to a job that did not end Done. The runner has
+// logged the job's failure with its cause, so the answer carries only the
+// public reason.
+func resultError(res worker.Result) error {
+	reason := worker.PublicReason(res.Err)
+	switch res.Outcome {
+	case worker.Busy:
+		return conflict("the graph for this window is being made by another run")
+	case worker.Permanent:
+		if errors.Is(res.Err, types.ErrInvalidInput) {
+			return &httpError{status: http.StatusBadRequest, msg: reason, event: runtime.EventInvalidInput}
+		}
+		return &httpError{status: http.StatusUnprocessableEntity, msg: reason, event: runtime.EventJobFailed}
+	}
+	if res.RetryAfter > 0 || errors.Is(res.Err, types.ErrQueueFull) || errors.Is(res.Err, context.Canceled) {
+		return &httpError{status: http.StatusServiceUnavailable, msg: reason, event: runtime.EventDependencyFailure,
+			dep: worker.DependencyOf(res.Err), retryAfter: res.RetryAfter}
+	}
+	dep := worker.DependencyOf(res.Err)
+	return &httpError{status: http.StatusInternalServerError, msg: reason, event: runtime.EventDependencyFailure, dep: dep}
+}
+
+// bearerMatches reports whether the Authorization header value carries
+// token as a bearer token, comparing in constant time.
+func bearerMatches(header, token string) bool {
+	scheme, got, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) == 1
+}
+
+// isTimeout reports whether reading a body failed because it did not arrive
+// in time (the server's read deadline), not because it was malformed.
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }
 
 // DecodeJob reads and checks a job body: one JSON object whose id is the
-// graph id of its RFC 3339 start and stop. Errors wrap types.ErrInvalidInput.
+// graph id of its RFC 3339 start and stop, and an optional mark token.
+// Errors wrap types.ErrInvalidInput, except a body over the limit
+// (*http.MaxBytesError) and a read that timed out (see isTimeout), which
+// are returned as they are.
 func DecodeJob(r io.Reader) (types.Job, error) {
 	var body jobBody
 	dec := json.NewDecoder(r)
 	if err := dec.Decode(&body); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		if readFailed(err) {
 			return types.Job{}, err
 		}
 		return types.Job{}, invalidf("job body is not a JSON object with id, start and stop: %s", quoteInput(err.Error()))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		// A body over the limit is too large wherever its object ends.
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		if readFailed(err) {
 			return types.Job{}, err
 		}
 		return types.Job{}, invalidf("job body has data after the JSON object")
@@ -138,12 +188,19 @@ func DecodeJob(r io.Reader) (types.Job, error) {
 	if id := ComputeID(start, stop); !strings.EqualFold(id, body.ID) {
 		return types.Job{}, invalidf("job id %s is not the id of the window %s to %s (%s)", body.ID, body.Start, body.Stop, id)
 	}
-	return types.Job{ID: strings.ToLower(body.ID), Start: start, Stop: stop}, nil
+	return types.Job{ID: strings.ToLower(body.ID), Start: start, Stop: stop, Token: body.Token}, nil
+}
+
+// readFailed reports whether err is the body's reader failing (too large,
+// too slow) rather than the body being malformed.
+func readFailed(err error) bool {
+	var tooLarge *http.MaxBytesError
+	return errors.As(err, &tooLarge) || isTimeout(err)
 }
 
 // EncodeJob returns the worker's request body for job.
 func EncodeJob(job types.Job) ([]byte, error) {
-	return json.Marshal(types.Job{ID: job.ID, Start: job.Start.UTC(), Stop: job.Stop.UTC()})
+	return json.Marshal(types.Job{ID: job.ID, Start: job.Start.UTC(), Stop: job.Stop.UTC(), Token: job.Token})
 }
 
 func prefersAsync(h http.Header) bool {
@@ -155,209 +212,4 @@ func prefersAsync(h http.Header) bool {
 		}
 	}
 	return false
-}
-
-// Run makes the graph for job. It is idempotent: a job for a graph that
-// exists does nothing and succeeds, so an event bus may deliver a job more
-// than once. When making the graph fails the mark becomes a failure record
-// that GET reports; when ctx is cancelled (shutdown) the mark is cleared so
-// the window can be asked for again at once.
-func (h *Worker) Run(ctx context.Context, job types.Job) error {
-	logger := LoggerFrom(ctx, h.Logger).With(slog.String("id", job.ID))
-	stats := h.Stats
-	if stats == nil {
-		stats = runtime.NopStats{}
-	}
-	started := time.Now()
-	gs, err := h.run(ctx, job)
-	if err == nil {
-		stats.Count("grapherd.jobs", 1, "result:done")
-		stats.Timing("grapherd.job.duration", time.Since(started))
-		logger.InfoContext(ctx, runtime.EventJobDone,
-			slog.Int64("lines", gs.Lines), slog.Int64("edges", gs.Used), slog.Int64("nodes", gs.Nodes),
-			slog.Int64("skipped", gs.Skipped), slog.Duration("duration", time.Since(started)))
-		return nil
-	}
-
-	// The job's own context may be done; the bookkeeping still has to happen.
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if ctx.Err() != nil {
-		stats.Count("grapherd.jobs", 1, "result:cancelled")
-		runtime.LogEvent(ctx, logger, slog.LevelWarn, runtime.EventJobFailed, fmt.Errorf("cancelled: %w", err))
-		if uerr := h.Marker.Unmark(bg, job.ID); uerr != nil {
-			runtime.LogDependencyFailure(ctx, logger, runtime.DependencyMarker, fmt.Errorf("clear the mark of a cancelled job: %w", uerr))
-		}
-		return err
-	}
-	stats.Count("grapherd.jobs", 1, "result:failed")
-	if ferr := h.Marker.Fail(bg, job.ID, failureReason(err)); ferr != nil {
-		runtime.LogDependencyFailure(ctx, logger, runtime.DependencyMarker, fmt.Errorf("record a failed job: %w", ferr))
-	}
-	runtime.LogEvent(ctx, logger, slog.LevelError, runtime.EventJobFailed, err)
-	return err
-}
-
-func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, error) {
-	exists, err := h.Storage.Exists(ctx, job.ID)
-	if err != nil {
-		return types.GraphStats{}, dependencyError(runtime.DependencyStorage, err)
-	}
-	if exists {
-		// Delivered again after the graph was made: clear a stale mark and succeed.
-		if err := h.Marker.Unmark(ctx, job.ID); err != nil {
-			return types.GraphStats{}, dependencyError(runtime.DependencyMarker, err)
-		}
-		return types.GraphStats{}, nil
-	}
-	// A job delivered straight to the worker, or redelivered after a failure,
-	// has no live mark: set one so GET answers 204 while the graph is made.
-	if err := h.Marker.Mark(ctx, job.ID); err != nil && !errors.Is(err, types.ErrInProgress) {
-		return types.GraphStats{}, dependencyError(runtime.DependencyMarker, err)
-	}
-
-	stopRefresh := h.keepMarked(ctx, job.ID)
-	defer stopRefresh()
-
-	digest, err := h.Digester.Digest(ctx, job.Start, job.Stop)
-	if err != nil {
-		return types.GraphStats{}, classifyDigestError(err)
-	}
-	defer digest.Close()
-	var in io.Reader = digest
-	if h.MaxDigestBytes > 0 {
-		in = &limitedReader{r: digest, left: h.MaxDigestBytes, limit: h.MaxDigestBytes}
-	}
-
-	// Digest -> grapher -> pipe -> storage: nothing is held whole in memory,
-	// and storage makes the graph visible only if the pipe ends cleanly.
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	var gs types.GraphStats
-	var graphErr error
-	go func() {
-		defer close(done)
-		// Nothing above this goroutine can recover a panic in it, and a
-		// module's bug must fail the job, not the process.
-		defer func() {
-			if r := recover(); r != nil {
-				graphErr = dependencyError(runtime.DependencyGrapher, fmt.Errorf("grapher panicked: %v", r))
-				pw.CloseWithError(graphErr)
-			}
-		}()
-		gs, graphErr = h.Grapher.Graph(ctx, pw, in)
-		pw.CloseWithError(graphErr)
-	}()
-	storeErr := h.Storage.Store(ctx, job.ID, pr)
-	// Unblock the grapher if storage stopped reading early.
-	pr.CloseWithError(errors.Join(storeErr, errStoreStopped))
-	<-done
-
-	switch {
-	case graphErr != nil && !errors.Is(graphErr, errStoreStopped) && !errors.Is(graphErr, io.ErrClosedPipe):
-		var classified *httpError
-		if types.IsPermanent(graphErr) || errors.As(graphErr, &classified) {
-			return gs, graphErr
-		}
-		return gs, dependencyError(runtime.DependencyDigester, graphErr)
-	case storeErr != nil:
-		return gs, dependencyError(runtime.DependencyStorage, storeErr)
-	}
-	stopRefresh()
-	if err := h.Marker.Unmark(ctx, job.ID); err != nil {
-		// The graph is stored and wins over any mark; the stale mark only
-		// costs a lookup until it expires.
-		runtime.LogEvent(ctx, LoggerFrom(ctx, h.Logger), slog.LevelWarn, runtime.EventDependencyFailure,
-			fmt.Errorf("graph stored but its mark was not cleared: %w", err),
-			slog.String(runtime.AttrDependency, runtime.DependencyMarker), slog.String("id", job.ID))
-	}
-	return gs, nil
-}
-
-var errStoreStopped = errors.New("storage stopped reading the graph")
-
-// keepMarked refreshes the mark of id every RefreshInterval until the
-// returned function is called; that function waits for the last refresh to
-// end, so no refresh can land after the mark is cleared or failed.
-func (h *Worker) keepMarked(ctx context.Context, id string) (stop func()) {
-	if h.RefreshInterval <= 0 {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ticker := time.NewTicker(h.RefreshInterval)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ticker.C:
-			}
-			if err := h.Marker.Refresh(ctx, id); err != nil && ctx.Err() == nil {
-				// A missed beat is not fatal: the next one may land, and at
-				// worst the window is made twice, which is harmless.
-				runtime.LogEvent(ctx, LoggerFrom(ctx, h.Logger), slog.LevelWarn, runtime.EventDependencyFailure,
-					fmt.Errorf("refresh the progress mark: %w", err),
-					slog.String(runtime.AttrDependency, runtime.DependencyMarker), slog.String("id", id))
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}
-}
-
-// classifyDigestError keeps permanent digester errors as they are (the worker
-// answers them with a 4xx) and reports the rest as a failed dependency.
-func classifyDigestError(err error) error {
-	switch {
-	case errors.Is(err, types.ErrNoSource):
-		return types.Permanent(err)
-	case types.IsPermanent(err):
-		return err
-	default:
-		return dependencyError(runtime.DependencyDigester, err)
-	}
-}
-
-// failureReason is the message kept in a failure record: the cause without
-// internals the client cannot act on, bounded in size.
-func failureReason(err error) string {
-	msg := err.Error()
-	if len(msg) > 1024 {
-		msg = msg[:1024] + "..."
-	}
-	return msg
-}
-
-// limitedReader fails with types.ErrDigestTooLarge once more than left bytes
-// were read, rather than silently truncating the digest.
-type limitedReader struct {
-	r           io.Reader
-	left, limit int64
-}
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.left < 0 {
-		return 0, l.err()
-	}
-	if int64(len(p)) > l.left+1 {
-		p = p[:l.left+1]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	if l.left < 0 {
-		return n, l.err()
-	}
-	return n, err
-}
-
-func (l *limitedReader) err() error {
-	return fmt.Errorf("%w: more than %d bytes (GRAPHERD_MAX_DIGEST_BYTES)", types.ErrDigestTooLarge, l.limit)
 }

@@ -94,6 +94,10 @@ func Run(t *testing.T, newMarker NewMarker) {
 		{"Cycles", testCycles},
 		{"Refresh", testRefresh},
 		{"RefreshWithoutMark", testRefreshWithoutMark},
+		{"StaleOwner", testStaleOwner},
+		{"Claim", testClaim},
+		{"ConcurrentClaim", testConcurrentClaim},
+		{"ClaimTakesOver", testClaimTakesOver},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,7 +141,7 @@ func Race(t *testing.T, newMarker func() types.Marker, id string) int {
 		m := newMarker()
 		wg.Go(func() {
 			<-ready
-			results[i] = m.Mark(context.Background(), id)
+			_, results[i] = m.Mark(context.Background(), id)
 		})
 	}
 	close(ready)
@@ -159,6 +163,23 @@ func race(t *testing.T, m types.Marker, id string) int {
 	return Race(t, func() types.Marker { return m }, id)
 }
 
+// mark sets the mark for id and returns its owner token.
+func mark(t *testing.T, m types.Marker, id string, msgAndArgs ...any) string {
+	t.Helper()
+	token, err := m.Mark(context.Background(), id)
+	require.NoError(t, err, msgAndArgs...)
+	require.NotEmpty(t, token, "a mark has an owner")
+	return token
+}
+
+// requireBusy checks that Mark for id finds a live mark.
+func requireBusy(t *testing.T, m types.Marker, id string, msgAndArgs ...any) {
+	t.Helper()
+	token, err := m.Mark(context.Background(), id)
+	require.ErrorIs(t, err, types.ErrInProgress, msgAndArgs...)
+	require.Empty(t, token)
+}
+
 func testCheckNone(t *testing.T, m types.Marker, _ *Clock) {
 	mark := requireState(t, m, newID(), types.MarkNone)
 	require.Empty(t, mark.Reason)
@@ -166,7 +187,7 @@ func testCheckNone(t *testing.T, m types.Marker, _ *Clock) {
 
 func testMarkThenCheck(t *testing.T, m types.Marker, c *Clock) {
 	id := newID()
-	require.NoError(t, m.Mark(context.Background(), id))
+	mark(t, m, id)
 	mark := requireState(t, m, id, types.MarkInProgress)
 	requireSince(t, mark, c.Now())
 	require.Empty(t, mark.Reason)
@@ -174,9 +195,9 @@ func testMarkThenCheck(t *testing.T, m types.Marker, c *Clock) {
 
 func testMarkTwice(t *testing.T, m types.Marker, c *Clock) {
 	id := newID()
-	require.NoError(t, m.Mark(context.Background(), id))
+	mark(t, m, id)
 	c.Advance(time.Second)
-	require.ErrorIs(t, m.Mark(context.Background(), id), types.ErrInProgress)
+	requireBusy(t, m, id)
 	// The losing Mark did not refresh the mark.
 	requireSince(t, requireState(t, m, id, types.MarkInProgress), start)
 }
@@ -202,7 +223,7 @@ func testExpiry(t *testing.T, m types.Marker, c *Clock) {
 		t.Run(tc.name, func(t *testing.T) {
 			id := newID()
 			set := c.Now()
-			require.NoError(t, m.Mark(context.Background(), id))
+			mark(t, m, id)
 			c.Advance(tc.after)
 			mark := requireState(t, m, id, tc.want)
 			if tc.want == types.MarkInProgress {
@@ -214,17 +235,17 @@ func testExpiry(t *testing.T, m types.Marker, c *Clock) {
 
 func testTakeOverExpired(t *testing.T, m types.Marker, c *Clock) {
 	id := newID()
-	require.NoError(t, m.Mark(context.Background(), id))
+	mark(t, m, id)
 	c.Advance(Timeout)
-	require.NoError(t, m.Mark(context.Background(), id))
+	mark(t, m, id)
 	requireSince(t, requireState(t, m, id, types.MarkInProgress), c.Now())
 	c.Advance(Timeout - time.Nanosecond)
-	require.ErrorIs(t, m.Mark(context.Background(), id), types.ErrInProgress, "the new mark runs from the takeover")
+	requireBusy(t, m, id, "the new mark runs from the takeover")
 }
 
 func testConcurrentTakeOverExpired(t *testing.T, m types.Marker, c *Clock) {
 	id := newID()
-	require.NoError(t, m.Mark(context.Background(), id))
+	mark(t, m, id)
 	c.Advance(Timeout + time.Second)
 	require.Equal(t, 1, race(t, m, id), "exactly one concurrent takeover of an expired mark must win")
 	requireSince(t, requireState(t, m, id, types.MarkInProgress), c.Now())
@@ -232,10 +253,10 @@ func testConcurrentTakeOverExpired(t *testing.T, m types.Marker, c *Clock) {
 
 func testFailThenCheck(t *testing.T, m types.Marker, c *Clock) {
 	id := newID()
-	require.NoError(t, m.Mark(context.Background(), id))
+	token := mark(t, m, id)
 	c.Advance(time.Second)
 	failedAt := c.Now()
-	require.NoError(t, m.Fail(context.Background(), id, "digester answered 500"))
+	require.NoError(t, m.Fail(context.Background(), id, token, "digester answered 500"))
 	mark := requireState(t, m, id, types.MarkFailed)
 	require.Equal(t, "digester answered 500", mark.Reason)
 	requireSince(t, mark, failedAt)
@@ -246,26 +267,26 @@ func testFailThenCheck(t *testing.T, m types.Marker, c *Clock) {
 
 func testFailWithoutMark(t *testing.T, m types.Marker, _ *Clock) {
 	id := newID()
-	require.NoError(t, m.Fail(context.Background(), id, "no mark before"))
+	require.NoError(t, m.Fail(context.Background(), id, "t1", "no mark before"))
 	require.Equal(t, "no mark before", requireState(t, m, id, types.MarkFailed).Reason)
-	require.NoError(t, m.Fail(context.Background(), id, "failed again"))
+	require.NoError(t, m.Fail(context.Background(), id, "t1", "failed again"))
 	require.Equal(t, "failed again", requireState(t, m, id, types.MarkFailed).Reason)
 }
 
 func testTakeOverFailed(t *testing.T, m types.Marker, c *Clock) {
 	id := newID()
-	require.NoError(t, m.Fail(context.Background(), id, "boom"))
+	require.NoError(t, m.Fail(context.Background(), id, "t1", "boom"))
 	c.Advance(time.Second)
-	require.NoError(t, m.Mark(context.Background(), id), "a failed graph may be retried at once")
+	mark(t, m, id, "a failed graph may be retried at once")
 	mark := requireState(t, m, id, types.MarkInProgress)
 	requireSince(t, mark, c.Now())
 	require.Empty(t, mark.Reason)
-	require.ErrorIs(t, m.Mark(context.Background(), id), types.ErrInProgress)
+	requireBusy(t, m, id)
 }
 
 func testConcurrentTakeOverFailed(t *testing.T, m types.Marker, _ *Clock) {
 	id := newID()
-	require.NoError(t, m.Fail(context.Background(), id, "boom"))
+	require.NoError(t, m.Fail(context.Background(), id, "t1", "boom"))
 	require.Equal(t, 1, race(t, m, id), "exactly one concurrent takeover of a failed mark must win")
 	requireState(t, m, id, types.MarkInProgress)
 }
@@ -273,24 +294,28 @@ func testConcurrentTakeOverFailed(t *testing.T, m types.Marker, _ *Clock) {
 func testUnmark(t *testing.T, m types.Marker, c *Clock) {
 	cases := []struct {
 		name  string
-		setup func(t *testing.T, id string)
+		setup func(t *testing.T, id string) (token string)
 	}{
-		{"never marked", func(*testing.T, string) {}},
-		{"marked", func(t *testing.T, id string) { require.NoError(t, m.Mark(context.Background(), id)) }},
-		{"failed", func(t *testing.T, id string) { require.NoError(t, m.Fail(context.Background(), id, "x")) }},
-		{"expired", func(t *testing.T, id string) {
-			require.NoError(t, m.Mark(context.Background(), id))
+		{"never marked", func(*testing.T, string) string { return "any" }},
+		{"marked", func(t *testing.T, id string) string { return mark(t, m, id) }},
+		{"failed", func(t *testing.T, id string) string {
+			require.NoError(t, m.Fail(context.Background(), id, "t1", "x"))
+			return "t1"
+		}},
+		{"expired", func(t *testing.T, id string) string {
+			token := mark(t, m, id)
 			c.Advance(2 * Timeout)
+			return token
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := newID()
-			tc.setup(t, id)
-			require.NoError(t, m.Unmark(context.Background(), id))
+			token := tc.setup(t, id)
+			require.NoError(t, m.Unmark(context.Background(), id, token))
 			requireState(t, m, id, types.MarkNone)
-			require.NoError(t, m.Unmark(context.Background(), id), "a second Unmark is not an error")
-			require.NoError(t, m.Mark(context.Background(), id))
+			require.NoError(t, m.Unmark(context.Background(), id, token), "a second Unmark is not an error")
+			mark(t, m, id)
 			requireState(t, m, id, types.MarkInProgress)
 		})
 	}
@@ -318,7 +343,7 @@ func testReasons(t *testing.T, m types.Marker, _ *Clock) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := newID()
-			require.NoError(t, m.Fail(context.Background(), id, tc.reason))
+			require.NoError(t, m.Fail(context.Background(), id, "t1", tc.reason))
 			got := requireState(t, m, id, types.MarkFailed).Reason
 			if tc.check != nil {
 				tc.check(t, got)
@@ -342,11 +367,14 @@ func testInvalidIDs(t *testing.T, m types.Marker, _ *Clock) {
 	for _, id := range invalidIDs() {
 		t.Run(fmt.Sprintf("%q", id), func(t *testing.T) {
 			ctx := context.Background()
-			require.ErrorIs(t, m.Mark(ctx, id), types.ErrInvalidInput)
-			require.ErrorIs(t, m.Unmark(ctx, id), types.ErrInvalidInput)
-			require.ErrorIs(t, m.Fail(ctx, id, "x"), types.ErrInvalidInput)
-			require.ErrorIs(t, m.Refresh(ctx, id), types.ErrInvalidInput)
-			_, err := m.Check(ctx, id)
+			_, err := m.Mark(ctx, id)
+			require.ErrorIs(t, err, types.ErrInvalidInput)
+			_, err = m.Claim(ctx, id, "t1")
+			require.ErrorIs(t, err, types.ErrInvalidInput)
+			require.ErrorIs(t, m.Unmark(ctx, id, "t1"), types.ErrInvalidInput)
+			require.ErrorIs(t, m.Fail(ctx, id, "t1", "x"), types.ErrInvalidInput)
+			require.ErrorIs(t, m.Refresh(ctx, id, "t1"), types.ErrInvalidInput)
+			_, err = m.Check(ctx, id)
 			require.ErrorIs(t, err, types.ErrInvalidInput)
 			require.True(t, types.IsPermanent(err))
 		})
@@ -355,11 +383,11 @@ func testInvalidIDs(t *testing.T, m types.Marker, _ *Clock) {
 
 func testIndependentIDs(t *testing.T, m types.Marker, _ *Clock) {
 	a, b, c := newID(), newID(), newID()
-	require.NoError(t, m.Mark(context.Background(), a))
-	require.NoError(t, m.Fail(context.Background(), b, "b failed"))
+	ta := mark(t, m, a)
+	require.NoError(t, m.Fail(context.Background(), b, "t1", "b failed"))
 	requireState(t, m, c, types.MarkNone)
-	require.NoError(t, m.Mark(context.Background(), c))
-	require.NoError(t, m.Unmark(context.Background(), a))
+	mark(t, m, c)
+	require.NoError(t, m.Unmark(context.Background(), a, ta))
 	requireState(t, m, a, types.MarkNone)
 	require.Equal(t, "b failed", requireState(t, m, b, types.MarkFailed).Reason)
 	requireState(t, m, c, types.MarkInProgress)
@@ -369,16 +397,20 @@ func testCancelledContext(t *testing.T, m types.Marker, _ *Clock) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	marked, fresh := newID(), newID()
-	require.NoError(t, m.Mark(context.Background(), marked))
+	token := mark(t, m, marked)
 
-	require.ErrorIs(t, m.Mark(ctx, fresh), context.Canceled)
+	_, err := m.Mark(ctx, fresh)
+	require.ErrorIs(t, err, context.Canceled)
 	requireState(t, m, fresh, types.MarkNone)
-	require.ErrorIs(t, m.Fail(ctx, fresh, "x"), context.Canceled)
+	_, err = m.Claim(ctx, fresh, "")
+	require.ErrorIs(t, err, context.Canceled)
 	requireState(t, m, fresh, types.MarkNone)
-	require.ErrorIs(t, m.Unmark(ctx, marked), context.Canceled)
-	require.ErrorIs(t, m.Refresh(ctx, marked), context.Canceled)
+	require.ErrorIs(t, m.Fail(ctx, fresh, token, "x"), context.Canceled)
+	requireState(t, m, fresh, types.MarkNone)
+	require.ErrorIs(t, m.Unmark(ctx, marked, token), context.Canceled)
+	require.ErrorIs(t, m.Refresh(ctx, marked, token), context.Canceled)
 	requireState(t, m, marked, types.MarkInProgress)
-	_, err := m.Check(ctx, marked)
+	_, err = m.Check(ctx, marked)
 	require.ErrorIs(t, err, context.Canceled)
 	require.False(t, errors.Is(err, types.ErrInProgress))
 }
@@ -386,12 +418,12 @@ func testCancelledContext(t *testing.T, m types.Marker, _ *Clock) {
 func testCycles(t *testing.T, m types.Marker, c *Clock) {
 	id := newID()
 	for i := range 5 {
-		require.NoError(t, m.Mark(context.Background(), id), "cycle %d", i)
-		require.ErrorIs(t, m.Mark(context.Background(), id), types.ErrInProgress, "cycle %d", i)
+		token := mark(t, m, id, "cycle %d", i)
+		requireBusy(t, m, id, "cycle %d", i)
 		if i%2 == 0 {
-			require.NoError(t, m.Fail(context.Background(), id, fmt.Sprintf("cycle %d", i)))
+			require.NoError(t, m.Fail(context.Background(), id, token, fmt.Sprintf("cycle %d", i)))
 		} else {
-			require.NoError(t, m.Unmark(context.Background(), id))
+			require.NoError(t, m.Unmark(context.Background(), id, token))
 		}
 		c.Advance(time.Millisecond)
 	}
@@ -402,17 +434,17 @@ func testCycles(t *testing.T, m types.Marker, c *Clock) {
 func testRefresh(t *testing.T, m types.Marker, c *Clock) {
 	ctx := context.Background()
 	id := newID()
-	require.NoError(t, m.Mark(ctx, id))
+	token := mark(t, m, id)
 	c.Advance(Timeout * 3 / 4)
 	refreshed := c.Now()
-	require.NoError(t, m.Refresh(ctx, id))
+	require.NoError(t, m.Refresh(ctx, id, token))
 	c.Advance(Timeout / 2) // past the first timeout, within the refreshed one
 	requireSince(t, requireState(t, m, id, types.MarkInProgress), refreshed)
-	require.ErrorIs(t, m.Mark(ctx, id), types.ErrInProgress)
+	requireBusy(t, m, id)
 
 	c.Advance(Timeout) // expired: a job still running may claim it back
 	requireState(t, m, id, types.MarkNone)
-	require.NoError(t, m.Refresh(ctx, id))
+	require.NoError(t, m.Refresh(ctx, id, token))
 	requireState(t, m, id, types.MarkInProgress)
 }
 
@@ -420,18 +452,116 @@ func testRefresh(t *testing.T, m types.Marker, c *Clock) {
 func testRefreshWithoutMark(t *testing.T, m types.Marker, _ *Clock) {
 	ctx := context.Background()
 	none := newID()
-	require.ErrorIs(t, m.Refresh(ctx, none), types.ErrNotFound)
+	require.ErrorIs(t, m.Refresh(ctx, none, "t1"), types.ErrNotFound)
 	requireState(t, m, none, types.MarkNone)
 
 	cleared := newID()
-	require.NoError(t, m.Mark(ctx, cleared))
-	require.NoError(t, m.Unmark(ctx, cleared))
-	require.ErrorIs(t, m.Refresh(ctx, cleared), types.ErrNotFound)
+	token := mark(t, m, cleared)
+	require.NoError(t, m.Unmark(ctx, cleared, token))
+	require.ErrorIs(t, m.Refresh(ctx, cleared, token), types.ErrNotFound)
 	requireState(t, m, cleared, types.MarkNone)
 
 	failed := newID()
-	require.NoError(t, m.Mark(ctx, failed))
-	require.NoError(t, m.Fail(ctx, failed, "digester down"))
-	require.ErrorIs(t, m.Refresh(ctx, failed), types.ErrNotFound)
+	token = mark(t, m, failed)
+	require.NoError(t, m.Fail(ctx, failed, token, "digester down"))
+	require.ErrorIs(t, m.Refresh(ctx, failed, token), types.ErrNotFound)
 	require.Equal(t, "digester down", requireState(t, m, failed, types.MarkFailed).Reason)
+}
+
+// testStaleOwner shows that a run whose mark expired and was taken over can
+// neither refresh, clear nor fail the newer run's mark.
+func testStaleOwner(t *testing.T, m types.Marker, c *Clock) {
+	ctx := context.Background()
+	id := newID()
+	stale := mark(t, m, id)
+	c.Advance(Timeout)
+	fresh := mark(t, m, id)
+	require.NotEqual(t, stale, fresh, "every mark has its own owner")
+	takenAt := c.Now()
+
+	require.ErrorIs(t, m.Refresh(ctx, id, stale), types.ErrNotOwner)
+	require.ErrorIs(t, m.Unmark(ctx, id, stale), types.ErrNotOwner)
+	require.ErrorIs(t, m.Fail(ctx, id, stale, "stale run failed"), types.ErrNotOwner)
+	requireSince(t, requireState(t, m, id, types.MarkInProgress), takenAt)
+
+	// The owner still can, and its failure record stays its own.
+	require.NoError(t, m.Fail(ctx, id, fresh, "fresh run failed"))
+	require.ErrorIs(t, m.Unmark(ctx, id, stale), types.ErrNotOwner)
+	require.Equal(t, "fresh run failed", requireState(t, m, id, types.MarkFailed).Reason)
+	require.NoError(t, m.Unmark(ctx, id, fresh))
+	requireState(t, m, id, types.MarkNone)
+}
+
+// testClaim shows the API's mark handed over to the worker: the claim gives
+// a new owner, after which the API's token owns nothing.
+func testClaim(t *testing.T, m types.Marker, c *Clock) {
+	ctx := context.Background()
+	id := newID()
+	api := mark(t, m, id)
+	c.Advance(time.Second)
+	worker, err := m.Claim(ctx, id, api)
+	require.NoError(t, err)
+	require.NotEmpty(t, worker)
+	require.NotEqual(t, api, worker)
+	requireSince(t, requireState(t, m, id, types.MarkInProgress), c.Now())
+
+	_, err = m.Claim(ctx, id, api)
+	require.ErrorIs(t, err, types.ErrInProgress, "a second delivery of the job finds the window taken")
+	_, err = m.Claim(ctx, id, "")
+	require.ErrorIs(t, err, types.ErrInProgress, "a job without a token cannot take an owned mark")
+	require.ErrorIs(t, m.Unmark(ctx, id, api), types.ErrNotOwner)
+	require.ErrorIs(t, m.Refresh(ctx, id, api), types.ErrNotOwner)
+	require.NoError(t, m.Refresh(ctx, id, worker))
+	require.NoError(t, m.Unmark(ctx, id, worker))
+	requireState(t, m, id, types.MarkNone)
+}
+
+// testConcurrentClaim races claims with the one token the job carries, as
+// duplicate deliveries of one job would: exactly one wins.
+func testConcurrentClaim(t *testing.T, m types.Marker, _ *Clock) {
+	id := newID()
+	api := mark(t, m, id)
+	var (
+		wg    sync.WaitGroup
+		ready = make(chan struct{})
+		errs  = make([]error, Racers)
+	)
+	for i := range Racers {
+		wg.Go(func() {
+			<-ready
+			_, errs[i] = m.Claim(context.Background(), id, api)
+		})
+	}
+	close(ready)
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		if err == nil {
+			wins++
+			continue
+		}
+		require.ErrorIs(t, err, types.ErrInProgress)
+	}
+	require.Equal(t, 1, wins, "exactly one concurrent Claim must win")
+}
+
+// testClaimTakesOver shows Claim taking what Mark would: no mark, an
+// expired one, a failure record.
+func testClaimTakesOver(t *testing.T, m types.Marker, c *Clock) {
+	ctx := context.Background()
+	none, expired, failed := newID(), newID(), newID()
+	_, err := m.Claim(ctx, none, "gone")
+	require.NoError(t, err)
+	requireState(t, m, none, types.MarkInProgress)
+
+	other := mark(t, m, expired)
+	c.Advance(Timeout)
+	_, err = m.Claim(ctx, expired, "gone")
+	require.NoError(t, err)
+	require.ErrorIs(t, m.Unmark(ctx, expired, other), types.ErrNotOwner)
+
+	require.NoError(t, m.Fail(ctx, failed, "t1", "boom"))
+	_, err = m.Claim(ctx, failed, "gone")
+	require.NoError(t, err)
+	requireState(t, m, failed, types.MarkInProgress)
 }
