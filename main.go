@@ -54,6 +54,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 }
 
+// errForced is run's error when a second signal cut the shutdown short.
+var errForced = errors.New("second signal during shutdown: stopped without waiting for requests and jobs")
+
+// serve runs the service until a signal, then shuts it down within one
+// GRAPHERD_SHUTDOWN_TIMEOUT for requests and jobs together. It returns nil
+// when the shutdown ran to its end, even if requests or jobs had to be
+// cancelled at the deadline (their marks are cleared, so their windows can
+// be asked for again); errForced when a second signal ended it at once.
 func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := runtime.Load(getenv)
 	if err != nil {
@@ -67,27 +75,61 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	defer stats.Close()
 	logger.LogAttrs(ctx, slog.LevelInfo, "configuration", cfg.LogAttrs()...)
 
+	sigs := runtime.WatchSignals(ctx, cfg)
+	defer sigs.Stop()
 	service := &grapherd.Service{Config: cfg, Logger: logger, Stats: stats}
-	router := chi.NewRouter()
-	if err := service.BindRoutes(router); err != nil {
+	// A second signal cancels the running jobs at once.
+	if err := service.Start(sigs.Forced); err != nil {
 		return err
 	}
-
-	ctx, stop := runtime.SignalContext(ctx, cfg)
-	defer stop()
+	router := chi.NewRouter()
+	if err := service.BindRoutes(router); err != nil {
+		return errors.Join(err, service.Shutdown(context.Background()))
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPServerAddress)
 	if err != nil {
-		return fmt.Errorf("RUNTIME_HTTPSERVER_ADDRESS: %w", err)
+		return errors.Join(fmt.Errorf("RUNTIME_HTTPSERVER_ADDRESS: %w", err), service.Shutdown(context.Background()))
 	}
-	logger.Info("listening", slog.String("address", ln.Addr().String()))
+	logger.Info("listening", slog.String("address", ln.Addr().String()), slog.String("role", cfg.Role))
 	server := runtime.NewServer(cfg, router, stats, logger)
-	serveErr := server.Serve(ctx, ln)
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(sigs.Graceful, ln) }()
 
-	// The server has drained its requests; now let queued jobs finish.
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
+	var serveErr error
+	listening := true
+	select {
+	case serveErr = <-served: // the listener failed
+		listening = false
+	case <-sigs.Graceful.Done():
+	}
+	// One deadline for the whole shutdown: the server drains requests
+	// within the timeout from now, and jobs get what is left of it.
 	started := time.Now()
-	shutdownErr := service.Shutdown(drainCtx)
-	logger.Info("stopped", slog.Duration("drain", time.Since(started)))
-	return errors.Join(serveErr, shutdownErr)
+	deadline := started.Add(cfg.ShutdownTimeout)
+	finished := make(chan error, 1)
+	go func() {
+		if listening {
+			serveErr = <-served
+		}
+		drainCtx, cancel := context.WithDeadline(sigs.Forced, deadline)
+		defer cancel()
+		finished <- service.Shutdown(drainCtx)
+	}()
+	var drainErr error
+	select {
+	case drainErr = <-finished:
+	case <-sigs.Forced.Done():
+		logger.Warn("stopped by a second signal", slog.Duration("shutdown", time.Since(started)))
+		return errForced
+	}
+	// Requests or jobs that outlive the deadline are cancelled, as
+	// documented: the shutdown itself still completed.
+	for _, err := range []*error{&serveErr, &drainErr} {
+		if listening && errors.Is(*err, context.DeadlineExceeded) {
+			logger.Warn("shutdown deadline passed: cancelled what was still running", slog.String("reason", (*err).Error()))
+			*err = nil
+		}
+	}
+	logger.Info("stopped", slog.Duration("shutdown", time.Since(started)))
+	return errors.Join(serveErr, drainErr)
 }

@@ -93,8 +93,9 @@ func (s *Service) Init(ctx context.Context) error {
 // Start initialises the service if needed and starts its background
 // consumers: the in-process pool (roles all and worker) and the queue
 // engine's consumer (GRAPHERD_QUEUE_URL, roles all and worker). They run
-// until Shutdown; ctx ending cancels their running jobs at once. Calling
-// Start again does nothing.
+// until Shutdown drains them; ctx ending cancels their running jobs at once
+// (main passes the context a second signal cancels). Calling Start again
+// does nothing.
 func (s *Service) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,7 +108,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.started = true
 	s.stopped = make(chan error, len(s.consumers))
 	for _, c := range s.consumers {
-		go func() { s.stopped <- c.Run(context.WithoutCancel(ctx), s.runner.Handle) }()
+		go func() { s.stopped <- c.Run(ctx, s.runner.Handle) }()
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"os"
+	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -9,8 +11,35 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestSignalContextCancelsOnConfiguredSignal(t *testing.T) {
-	t.Parallel()
+// These tests send real signals to the test process, so none of them runs
+// in parallel with another test.
+
+// requireDone waits for ctx to be cancelled.
+func requireDone(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
+	}
+}
+
+// delivered sends sig to the process and returns once a channel of the
+// test's own has received it: by then every channel notified of sig has.
+func delivered(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	defer signal.Stop(ch)
+	require.NoError(t, syscall.Kill(syscall.Getpid(), sig))
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("signal %v not delivered", sig)
+	}
+}
+
+func TestSignalsCancelOnConfiguredSignal(t *testing.T) {
 	tests := []struct {
 		name    string
 		signals []int
@@ -21,46 +50,41 @@ func TestSignalContextCancelsOnConfiguredSignal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ctx, stop := SignalContext(context.Background(), &Config{OSSignals: tt.signals})
-			defer stop()
-			require.NoError(t, ctx.Err())
-			require.NoError(t, syscall.Kill(syscall.Getpid(), tt.send))
-			select {
-			case <-ctx.Done():
-			case <-time.After(5 * time.Second):
-				t.Fatal("context not cancelled by the signal")
-			}
+			s := WatchSignals(context.Background(), &Config{OSSignals: tt.signals})
+			defer s.Stop()
+			require.NoError(t, s.Graceful.Err())
+			delivered(t, tt.send)
+			requireDone(t, s.Graceful, "context not cancelled by the signal")
+			require.NoError(t, s.Forced.Err(), "one signal asks for a graceful shutdown only")
 		})
 	}
 }
 
-func TestSignalContextDefaultsToTermAndInt(t *testing.T) {
-	t.Parallel()
+func TestSignalsDefaultToTermAndInt(t *testing.T) {
 	// An empty list must not mean "every signal": SIGWINCH is harmless and
 	// must leave the context alone, SIGINT must cancel it.
-	ctx, stop := SignalContext(context.Background(), &Config{})
-	defer stop()
-	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGWINCH))
-	time.Sleep(50 * time.Millisecond)
-	require.NoError(t, ctx.Err(), "an unlisted signal is ignored")
-	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGINT))
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("context not cancelled by SIGINT")
-	}
+	s := WatchSignals(context.Background(), &Config{})
+	defer s.Stop()
+	delivered(t, syscall.SIGWINCH)
+	require.NoError(t, s.Graceful.Err(), "an unlisted signal is ignored")
+	delivered(t, syscall.SIGINT)
+	requireDone(t, s.Graceful, "context not cancelled by SIGINT")
 }
 
-func TestSignalContextFollowsParent(t *testing.T) {
-	t.Parallel()
+func TestSignalsSecondSignalForces(t *testing.T) {
+	s := WatchSignals(context.Background(), &Config{OSSignals: []int{int(syscall.SIGUSR1)}})
+	defer s.Stop()
+	delivered(t, syscall.SIGUSR1)
+	requireDone(t, s.Graceful, "first signal")
+	delivered(t, syscall.SIGUSR1)
+	requireDone(t, s.Forced, "a second signal forces the shutdown")
+}
+
+func TestSignalsFollowParent(t *testing.T) {
 	parent, cancel := context.WithCancel(context.Background())
-	ctx, stop := SignalContext(parent, &Config{OSSignals: []int{int(syscall.SIGUSR1)}})
-	defer stop()
+	s := WatchSignals(parent, &Config{OSSignals: []int{int(syscall.SIGUSR1)}})
+	defer s.Stop()
 	cancel()
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("context not cancelled with its parent")
-	}
+	requireDone(t, s.Graceful, "context not cancelled with its parent")
+	require.NoError(t, s.Forced.Err())
 }
