@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,4 +186,36 @@ func TestWorkerSlowBodyIs408(t *testing.T) {
 
 	status, _, body2 := do(t, "http://"+ln.Addr().String(), http.MethodPost, "/grapherd/job", strings.NewReader(job[:10]))
 	require.Equal(t, http.StatusBadRequest, status, body2)
+}
+
+// TestSelfQueueSendsToken queues to the service's own worker route, the
+// seed's setup, with GRAPHERD_WORKER_TOKEN set: the built-in HTTP queuer
+// sends the token, so the job gets through and the graph is made.
+func TestSelfQueueSendsToken(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	env := map[string]string{
+		"STREAM_APPLIANCE_ENDPOINT": "http://" + ln.Addr().String(),
+		"GRAPHERD_WORKER_TOKEN":     "s3cret-token",
+	}
+	cfg, err := runtime.Load(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	s := &Service{Config: cfg, Storage: &storage.Memory{}, Marker: &marker.Memory{Timeout: time.Minute}, Digester: staticDigest(sampleV2)}
+	router := chi.NewRouter()
+	require.NoError(t, s.BindRoutes(router))
+	srv := httptest.NewUnstartedServer(router)
+	require.NoError(t, srv.Listener.Close())
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(func() {
+		s.QueuerHTTPClient.CloseIdleConnections()
+		srv.Close()
+		require.NoError(t, s.Shutdown(context.Background()))
+	})
+	h := &harness{url: srv.URL, service: s}
+	status, _, body := h.do(t, http.MethodPost, "/?"+window, nil)
+	require.Equal(t, http.StatusAccepted, status, body)
+	status, _, body = h.waitGraph(t, window)
+	require.Equal(t, http.StatusOK, status, body)
 }
