@@ -65,18 +65,18 @@ var _ Handler = (*Runner)(nil).Handle
 func (r *Runner) Handle(ctx context.Context, job types.Job, d Delivery) (res Result) {
 	logger := r.logger().With(slog.String("id", job.ID))
 	started := time.Now()
-	run := &run{job: job, token: job.Token}
+	at := &attempt{job: job, token: job.Token}
 	defer func() {
 		if p := recover(); p != nil {
 			err := &Error{Reason: reasonPanic, Err: fmt.Errorf("graph job panicked: %v", p)}
 			logger = logger.With(slog.String("stack", string(debug.Stack())))
-			res = r.failed(ctx, logger, run, d, err)
+			res = r.failed(ctx, logger, at, d, err)
 		}
 		r.stats().Count("grapherd.jobs", 1, "result:"+res.Outcome.String())
 	}()
 	if ctx.Err() != nil {
 		// Never started: the transport gave up on it (a drain ran out of time).
-		return r.cancelled(ctx, logger, run, ctx.Err())
+		return r.cancelled(ctx, logger, at, ctx.Err())
 	}
 	jobCtx := ctx
 	if r.JobTimeout > 0 {
@@ -84,7 +84,7 @@ func (r *Runner) Handle(ctx context.Context, job types.Job, d Delivery) (res Res
 		jobCtx, cancel = context.WithTimeoutCause(ctx, r.JobTimeout, &Error{Reason: timeoutReason(r.JobTimeout), Err: errJobTimeout})
 		defer cancel()
 	}
-	gs, err := r.run(jobCtx, run)
+	gs, err := r.run(jobCtx, at)
 	switch {
 	case errors.Is(err, types.ErrInProgress):
 		logger.InfoContext(ctx, runtime.EventConflict, slog.String("public_reason", "another live run holds the window"))
@@ -94,7 +94,7 @@ func (r *Runner) Handle(ctx context.Context, job types.Job, d Delivery) (res Res
 		err = fmt.Errorf("%w (last error: %w)", context.Cause(jobCtx), err)
 		fallthrough
 	case err != nil:
-		return r.failed(ctx, logger, run, d, err)
+		return r.failed(ctx, logger, at, d, err)
 	}
 	r.stats().Timing("grapherd.job.duration", time.Since(started))
 	logger.InfoContext(ctx, runtime.EventJobDone,
@@ -103,9 +103,9 @@ func (r *Runner) Handle(ctx context.Context, job types.Job, d Delivery) (res Res
 	return Result{Outcome: Done}
 }
 
-// run is one job in the runner's hands: the token is the job's until the
-// runner claims the mark, then the runner's own.
-type run struct {
+// attempt is one job in the runner's hands: the token is the job's until
+// the runner claims the mark, then the runner's own.
+type attempt struct {
 	job   types.Job
 	token string
 	stats types.GraphStats
@@ -114,21 +114,21 @@ type run struct {
 // failed settles a job whose run returned err: a cancelled job's mark is
 // cleared, a failed job's mark becomes its failure record with the public
 // reason, and the full error is logged once, here.
-func (r *Runner) failed(ctx context.Context, logger *slog.Logger, run *run, d Delivery, err error) Result {
+func (r *Runner) failed(ctx context.Context, logger *slog.Logger, at *attempt, d Delivery, err error) Result {
 	if ctx.Err() != nil {
-		return r.cancelled(ctx, logger, run, err)
+		return r.cancelled(ctx, logger, at, err)
 	}
 	outcome := Retry
 	if types.IsPermanent(err) {
 		outcome = Permanent
 	}
-	reason := publicReason(err, run.stats, r.MaxDigestBytes)
+	reason := publicReason(err, at.stats, r.MaxDigestBytes)
 	if outcome == Retry && d.Last() {
 		reason = fmt.Sprintf("gave up after %d tries: %s", d.Attempt, reason)
 	}
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	if ferr := r.Marker.Fail(bg, run.job.ID, run.token, reason); ferr != nil {
+	if ferr := r.Marker.Fail(bg, at.job.ID, at.token, reason); ferr != nil {
 		runtime.LogDependencyFailure(ctx, logger, runtime.DependencyMarker, fmt.Errorf("record a failed job: %w", ferr))
 	}
 	runtime.LogEvent(ctx, logger, slog.LevelError, runtime.EventJobFailed, err,
@@ -138,18 +138,18 @@ func (r *Runner) failed(ctx context.Context, logger *slog.Logger, run *run, d De
 
 // cancelled clears the mark of a job that was stopped, or never started,
 // because ctx ended, so that another run may take the window at once.
-func (r *Runner) cancelled(ctx context.Context, logger *slog.Logger, run *run, err error) Result {
+func (r *Runner) cancelled(ctx context.Context, logger *slog.Logger, at *attempt, err error) Result {
 	runtime.LogEvent(ctx, logger, slog.LevelWarn, runtime.EventJobFailed, fmt.Errorf("cancelled: %w", err))
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	if uerr := r.Marker.Unmark(bg, run.job.ID, run.token); uerr != nil && !errors.Is(uerr, types.ErrNotOwner) {
+	if uerr := r.Marker.Unmark(bg, at.job.ID, at.token); uerr != nil && !errors.Is(uerr, types.ErrNotOwner) {
 		runtime.LogDependencyFailure(ctx, logger, runtime.DependencyMarker, fmt.Errorf("clear the mark of a cancelled job: %w", uerr))
 	}
 	return Result{Outcome: Retry, Err: &Error{Reason: "the job was cancelled before it ended", Err: err}}
 }
 
-func (r *Runner) run(ctx context.Context, run *run) (types.GraphStats, error) {
-	job := run.job
+func (r *Runner) run(ctx context.Context, at *attempt) (types.GraphStats, error) {
+	job := at.job
 	exists, err := r.Storage.Exists(ctx, job.ID)
 	if err != nil {
 		return types.GraphStats{}, &Error{Reason: "storage failed while looking for the graph", Dependency: runtime.DependencyStorage, Err: err}
@@ -157,7 +157,7 @@ func (r *Runner) run(ctx context.Context, run *run) (types.GraphStats, error) {
 	if exists {
 		// Delivered again after the graph was made: clear the job's own mark
 		// if it is still there (another run's is none of its business).
-		if err := r.Marker.Unmark(ctx, job.ID, run.token); err != nil && !errors.Is(err, types.ErrNotOwner) {
+		if err := r.Marker.Unmark(ctx, job.ID, at.token); err != nil && !errors.Is(err, types.ErrNotOwner) {
 			return types.GraphStats{}, markerError(err)
 		}
 		return types.GraphStats{}, nil
@@ -172,13 +172,13 @@ func (r *Runner) run(ctx context.Context, run *run) (types.GraphStats, error) {
 		}
 		return types.GraphStats{}, markerError(err)
 	}
-	run.token = token
+	at.token = token
 
 	stopRefresh := r.keepMarked(ctx, job.ID, token)
 	defer stopRefresh()
 
 	gs, err := r.build(ctx, job)
-	run.stats = gs
+	at.stats = gs
 	if err != nil {
 		return gs, err
 	}
