@@ -11,10 +11,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
 
@@ -80,7 +80,7 @@ func (m *S3) Mark(ctx context.Context, id string) error {
 		if err == nil {
 			return nil
 		}
-		if !isConflict(err) && !isNotFound(err) {
+		if !isConflict(err) && !awss3.IsNotFound(err) {
 			return fmt.Errorf("s3 mark %q: take over: %w", key, err)
 		}
 		// The mark changed since it was read: look again.
@@ -117,7 +117,7 @@ func (m *S3) Refresh(ctx context.Context, id string) error {
 		if err == nil {
 			return nil
 		}
-		if !isConflict(err) && !isNotFound(err) {
+		if !isConflict(err) && !awss3.IsNotFound(err) {
 			return fmt.Errorf("s3 refresh %q: %w", key, err)
 		}
 		// The mark changed since it was read: look again.
@@ -135,7 +135,7 @@ func (m *S3) Unmark(ctx context.Context, id string) error {
 		Bucket: aws.String(m.Bucket),
 		Key:    aws.String(key),
 	})
-	if err != nil && !isNotFound(err) {
+	if err != nil && !awss3.IsNotFound(err) {
 		return fmt.Errorf("s3 unmark %q: %w", key, err)
 	}
 	return nil
@@ -196,7 +196,7 @@ func (m *S3) get(ctx context.Context, key string) ([]byte, string, error) {
 		Key:    aws.String(key),
 	})
 	if err != nil {
-		if isNotFound(err) {
+		if awss3.IsNotFound(err) {
 			return nil, "", types.ErrNotFound
 		}
 		return nil, "", err
@@ -207,17 +207,6 @@ func (m *S3) get(ctx context.Context, key string) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("read: %w", err)
 	}
 	return body, aws.ToString(out.ETag), nil
-}
-
-// isNotFound reports whether S3 answered that the key does not exist.
-func isNotFound(err error) bool {
-	var noSuchKey *s3types.NoSuchKey
-	var notFound *s3types.NotFound
-	if errors.As(err, &noSuchKey) || errors.As(err, &notFound) {
-		return true
-	}
-	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NotFound")
 }
 
 // isConflict reports whether a conditional write lost: 412 Precondition
