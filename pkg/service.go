@@ -173,7 +173,7 @@ func (s *Service) init(ctx context.Context) error {
 	if s.Queuer == nil {
 		s.Queuer = s.pool
 		if cfg.StreamApplianceEndpoint != nil {
-			s.Queuer = &queuer.HTTP{Endpoint: cfg.StreamApplianceEndpoint, Client: s.QueuerHTTPClient}
+			s.Queuer = &queuer.HTTP{Endpoint: cfg.StreamApplianceEndpoint, Client: s.QueuerHTTPClient, Token: cfg.WorkerToken}
 		}
 	}
 	s.checks = s.readinessChecks()
