@@ -29,6 +29,10 @@ const (
 	// EventGraphFailed is logged when a client asks for a graph whose job
 	// failed.
 	EventGraphFailed = "graph-failed"
+	// EventClientGone is logged, at info, when a client hangs up (or stops
+	// reading) while a graph is streamed to it: its own event, so that
+	// alerts on dependency-failure are not paged for a closed browser tab.
+	EventClientGone = "client-gone"
 )
 
 // Dependency names, the values of the dependency attribute of

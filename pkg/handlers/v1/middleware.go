@@ -45,15 +45,19 @@ func RequestLogger(base *slog.Logger, stats runtime.Stats) func(http.Handler) ht
 				slog.String("path", truncate(r.URL.Path, 128)),
 			)
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			// Deferred, so a request the handler aborts (panic with
+			// http.ErrAbortHandler, a client gone mid-stream) is counted too.
+			defer func() {
+				status := ww.Status()
+				if status == 0 {
+					status = http.StatusOK
+				}
+				tags := []string{"status:" + strconv.Itoa(status), "method:" + r.Method}
+				stats.Count("http.server.requests", 1, tags...)
+				stats.Timing("http.server.latency", time.Since(started), tags...)
+				logger.DebugContext(r.Context(), "request served", slog.Int("status", status), slog.Duration("duration", time.Since(started)))
+			}()
 			next.ServeHTTP(ww, r.WithContext(WithLogger(r.Context(), logger)))
-			status := ww.Status()
-			if status == 0 {
-				status = http.StatusOK
-			}
-			tags := []string{"status:" + strconv.Itoa(status), "method:" + r.Method}
-			stats.Count("http.server.requests", 1, tags...)
-			stats.Timing("http.server.latency", time.Since(started), tags...)
-			logger.DebugContext(r.Context(), "request served", slog.Int("status", status), slog.Duration("duration", time.Since(started)))
 		})
 	}
 }
