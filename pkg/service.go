@@ -86,7 +86,7 @@ func (s *Service) BindRoutes(r chi.Router) error {
 	}
 	health := &v1.Health{Checks: s.checks, Logger: s.Logger}
 
-	r.Use(middleware.RequestID, v1.RequestLogger(s.Logger, s.Stats), middleware.Recoverer)
+	r.Use(v1.RequestID, v1.RequestLogger(s.Logger, s.Stats), middleware.Recoverer)
 	r.Use(s.Middleware...)
 	r.NotFound(v1.NotFound)
 	r.MethodNotAllowed(v1.MethodNotAllowed)
