@@ -304,21 +304,6 @@ func (c *Config) S3Endpoint() string {
 	return c.AWSEndpointURL
 }
 
-// HTTPClientOptions returns the options for an outbound client built from
-// GRAPHERD_HTTP_TIMEOUT and GRAPHERD_HTTP_RETRIES. Timeout bounds the whole
-// call including the body, so a caller streaming a large body should set it
-// to 0 and rely on ResponseHeaderTimeout and its context.
-func (c *Config) HTTPClientOptions(logger *slog.Logger) ClientOptions {
-	return ClientOptions{
-		Timeout:               c.RequestTimeout,
-		ResponseHeaderTimeout: c.RequestTimeout,
-		Retries:               c.HTTPRetries,
-		MinBackoff:            DefaultMinBackoff,
-		MaxBackoff:            DefaultMaxBackoff,
-		Logger:                logger,
-	}
-}
-
 // LogValue implements slog.LogValuer, so logging the config directly gives
 // the same masked group as LogAttrs.
 func (c *Config) LogValue() slog.Value {

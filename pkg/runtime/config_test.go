@@ -530,18 +530,6 @@ func TestConfigLogAttrsMaskSecrets(t *testing.T) {
 	require.Equal(t, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", c.AWSSecretAccessKey)
 }
 
-func TestConfigHTTPClientOptions(t *testing.T) {
-	t.Parallel()
-	c, err := Load(envOf(map[string]string{"GRAPHERD_HTTP_TIMEOUT": "7s", "GRAPHERD_HTTP_RETRIES": "5"}))
-	require.NoError(t, err)
-	o := c.HTTPClientOptions(nil)
-	require.Equal(t, 7*time.Second, o.Timeout)
-	require.Equal(t, 7*time.Second, o.ResponseHeaderTimeout)
-	require.Equal(t, 5, o.Retries)
-	require.Equal(t, DefaultMinBackoff, o.MinBackoff)
-	require.Equal(t, DefaultMaxBackoff, o.MaxBackoff)
-}
-
 func TestVarErrorMatchesWithErrorsAs(t *testing.T) {
 	t.Parallel()
 	_, err := Load(envOf(map[string]string{"GRAPHERD_WORKERS": "100"}))
