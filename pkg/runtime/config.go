@@ -527,6 +527,12 @@ func (l *loader) validate(c *Config) {
 		}
 	}
 
+	// Without USE_IAM, the SDK's default chain would be used anyway: an
+	// operator who turned it off must say which credentials to use instead.
+	if !c.UseIAM && ok("USE_IAM") && c.AWSAccessKeyID == "" && c.AWSSecretAccessKey == "" &&
+		c.AWSCredentialsFile == "" && c.AWSCredentialsProfile == "" {
+		l.fail("USE_IAM", "false needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_CREDENTIALS_FILE (and AWS_CREDENTIALS_PROFILE); set USE_IAM=true for the standard AWS credential chain")
+	}
 	if !c.UseIAM && ok("USE_IAM") && (c.AWSAccessKeyID == "") != (c.AWSSecretAccessKey == "") {
 		if c.AWSAccessKeyID == "" {
 			l.fail("AWS_ACCESS_KEY_ID", "required with AWS_SECRET_ACCESS_KEY when USE_IAM is false")
