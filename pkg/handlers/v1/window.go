@@ -2,6 +2,7 @@ package v1
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -50,18 +51,25 @@ func ParseWindow(rawQuery string, maxWindow time.Duration) (start, stop time.Tim
 		return start, stop, invalidf("start %s is after stop %s", start.Format(time.RFC3339), stop.Format(time.RFC3339))
 	}
 	// start.Add cannot overflow for years 1 to 9999 and a maxWindow that
-	// fits a Duration, where stop.Sub would saturate for a window of more
-	// than 292 years; the length is printed from whole seconds for the same
-	// reason.
+	// fits a Duration, where stop.Sub saturates for a window of more than
+	// 292 years.
 	if maxWindow > 0 && stop.After(start.Add(maxWindow)) {
-		return start, stop, invalidf("window of %s is longer than the limit of %s",
-			span(stop.Unix()-start.Unix()), span(int64(maxWindow/time.Second)))
+		return start, stop, invalidf("window of %s is longer than the limit of %s", windowLength(start, stop), maxWindow)
 	}
 	return start, stop, nil
 }
 
+// windowLength writes stop-start as a Duration when it fits one, else (more
+// than 292 years) as days, hours and minutes counted in whole seconds.
+func windowLength(start, stop time.Time) string {
+	if d := stop.Sub(start); d < time.Duration(math.MaxInt64) {
+		return d.String()
+	}
+	return span(stop.Unix() - start.Unix())
+}
+
 // span writes a number of seconds as days, hours, minutes and seconds
-// ("31d", "1d2h30m"), leaving out the parts that are zero.
+// ("3652058d23h59m"), leaving out the parts that are zero.
 func span(seconds int64) string {
 	if seconds <= 0 {
 		return "0s"
@@ -89,7 +97,7 @@ func parseTime(q url.Values, name string) (time.Time, error) {
 	}
 	t, terr := parseRFC3339(values[0])
 	if terr != nil {
-		return time.Time{}, invalidf("query parameter %q: %s", name, terr.text())
+		return time.Time{}, invalidf("query parameter %q is %s", name, terr.text())
 	}
 	return t.Truncate(time.Minute), nil
 }
@@ -108,12 +116,15 @@ type timeError struct {
 	input, reason string
 }
 
-func (e *timeError) text() string  { return quoteInput(e.input) + " " + e.reason }
-func (e *timeError) Error() string { return types.ErrInvalidInput.Error() + ": " + e.text() }
+// text is the quoted input and the reason, to follow "... is ".
+func (e *timeError) text() string { return quoteInput(e.input) + ", " + e.reason }
+func (e *timeError) Error() string {
+	return types.ErrInvalidInput.Error() + ": " + quoteInput(e.input) + ": " + e.reason
+}
 func (e *timeError) Unwrap() error { return types.ErrInvalidInput }
 
 // notRFC3339 is the reason given for a string that is no RFC 3339 time.
-const notRFC3339 = "is not an RFC 3339 time such as 2026-11-01T10:00:00Z"
+const notRFC3339 = "not an RFC 3339 time such as 2026-11-01T10:00:00Z"
 
 // ParseTime reads s as an RFC 3339 date-time (fractional seconds allowed)
 // and returns it in UTC. It refuses what RFC 3339 does not allow although
@@ -143,7 +154,7 @@ func parseRFC3339(s string) (time.Time, *timeError) {
 	}
 	t = t.UTC()
 	if y := t.Year(); y < minYear || y > maxYear {
-		return time.Time{}, &timeError{input: s, reason: fmt.Sprintf("is in the year %d in UTC; times must fall in the years %04d to %d in UTC", y, minYear, maxYear)}
+		return time.Time{}, &timeError{input: s, reason: fmt.Sprintf("in the year %d in UTC, and times must fall in the years %04d to %d in UTC", y, minYear, maxYear)}
 	}
 	return t, nil
 }
@@ -165,7 +176,7 @@ func checkRFC3339(s string) string {
 	rest := s[len(layout):]
 	switch rest[0] {
 	case ',':
-		return "has a comma before the fraction of a second; RFC 3339 uses a full stop"
+		return "with a comma before the fraction of a second, where RFC 3339 has a full stop"
 	case '.':
 		n := 1
 		for n < len(rest) && isDigit(rest[n]) {
@@ -183,7 +194,7 @@ func checkRFC3339(s string) string {
 		rest[3] == ':' && isDigit(rest[4]) && isDigit(rest[5]):
 		hours, minutes := (rest[1]-'0')*10+rest[2]-'0', (rest[4]-'0')*10+rest[5]-'0'
 		if hours > 23 || minutes > 59 {
-			return "has the offset " + rest + "; RFC 3339 offsets are at most 23:59"
+			return "with the offset " + rest + ", and RFC 3339 offsets are at most 23:59"
 		}
 		return ""
 	}
