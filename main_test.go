@@ -358,7 +358,8 @@ func TestServeWithoutFlowLogSource(t *testing.T) {
 	p := startService(t, freeAddr(t), map[string]string{"GRAPHERD_DATA_DIR": t.TempDir()})
 	status, body := p.do(t, http.MethodGet, "/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, status)
-	require.Contains(t, body, `"digester":"no flow log source configured: set FLOW_LOGS_DIR`)
+	require.Contains(t, body, `"digester":"unavailable"`)
+	require.NotContains(t, body, "FLOW_LOGS_DIR", "why is logged, not sent")
 	status, _ = p.do(t, http.MethodPost, "/?"+sampleWindow)
 	require.Equal(t, http.StatusAccepted, status)
 	status, body, _ = p.waitGraph(t, sampleWindow)
@@ -366,6 +367,7 @@ func TestServeWithoutFlowLogSource(t *testing.T) {
 	require.Contains(t, body, "FLOW_LOGS_DIR")
 	require.Contains(t, body, "DIGESTER_ENDPOINT")
 	require.NoError(t, p.stop(t, syscall.SIGTERM))
+	require.Contains(t, p.stdout.String(), "no flow log source configured: set FLOW_LOGS_DIR", "the readiness log says why")
 }
 
 func TestStartupErrorsNameTheVariable(t *testing.T) {

@@ -344,8 +344,10 @@ func TestFaultS3Outage(t *testing.T) {
 		if a.name == "readyz" {
 			require.Equal(t, http.StatusServiceUnavailable, a.status, a.body)
 			require.Contains(t, a.body, `"status":"unavailable"`)
-			require.Regexp(t, `"storage":"s3 bucket \\"`+graphs+`\\": [^"]+"`, a.body)
-			require.Regexp(t, `"marker":"s3 bucket \\"`+progress+`\\": [^"]+"`, a.body)
+			require.Contains(t, a.body, `"storage":"unavailable"`)
+			require.Contains(t, a.body, `"marker":"unavailable"`)
+			require.NotContains(t, a.body, graphs, "bucket names stay in the log")
+			require.NotContains(t, a.body, progress, "bucket names stay in the log")
 			continue
 		}
 		require.Equal(t, http.StatusInternalServerError, a.status, "%s: %s", a.name, a.body)

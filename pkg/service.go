@@ -131,7 +131,7 @@ func (s *Service) BindRoutes(r chi.Router) error {
 	cfg := s.Config
 	health := &v1.Health{Checks: s.checks, Logger: s.Logger}
 
-	r.Use(middleware.RequestID, v1.RequestLogger(s.Logger, s.Stats), middleware.Recoverer)
+	r.Use(v1.RequestID, v1.RequestLogger(s.Logger, s.Stats), middleware.Recoverer)
 	r.Use(s.Middleware...)
 	r.NotFound(v1.NotFound)
 	r.MethodNotAllowed(v1.MethodNotAllowed)
@@ -331,7 +331,14 @@ func (s *Service) defaultStorage(ctx context.Context) (types.Storage, error) {
 	if cfg.GraphStorageBucket == "" {
 		dir := filepath.Join(cfg.DataDir, "graphs")
 		s.Logger.Info("graphs are stored on the local filesystem", slog.String("dir", dir))
-		return &storage.File{Dir: dir}, nil
+		files := &storage.File{Dir: dir}
+		// What a crash left half-written; a live write is younger.
+		n, err := files.CleanTemp(ctx, cfg.GraphProgressTimeout)
+		if err != nil {
+			s.Logger.Warn("could not remove every leftover temporary graph file", slog.String(runtime.AttrReason, err.Error()))
+		}
+		s.Logger.Info("removed leftover temporary graph files", slog.Int("count", n), slog.String("dir", dir))
+		return files, nil
 	}
 	client, err := awss3.NewClient(ctx, s.s3Options(cfg.GraphStorageBucketRegion))
 	if err != nil {

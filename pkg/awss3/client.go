@@ -67,8 +67,11 @@ type Options struct {
 	// connect, for the response headers, and for each write of a request
 	// body to make progress. An S3 that never accepts, never answers or stops
 	// reading an upload then fails the attempt after Timeout (retried a
-	// bounded number of times) instead of hanging the caller. Bodies are not
-	// bounded as a whole: graphs are streamed. Zero means no bound.
+	// bounded number of times) instead of hanging the caller. On every client,
+	// the given HTTPClient included, each read of a response body must also
+	// make progress within Timeout, else it fails with an error wrapping
+	// ErrBodyStalled. Bodies are not bounded as a whole: graphs are streamed.
+	// Zero means no bound.
 	Timeout time.Duration
 }
 
@@ -103,6 +106,9 @@ func NewClient(ctx context.Context, o Options) (*s3.Client, error) {
 			// Set here rather than through config.WithHTTPClient: the config
 			// loader refuses a plain *http.Client when AWS_CA_BUNDLE is set.
 			so.HTTPClient = o.HTTPClient
+		}
+		if o.Timeout > 0 {
+			so.HTTPClient = &idleBodyClient{next: so.HTTPClient, timeout: o.Timeout}
 		}
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)

@@ -2,15 +2,14 @@ package digester
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
 
@@ -90,8 +89,7 @@ func (b *Bucket) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		Key:    aws.String(full),
 	})
 	if err != nil {
-		var nsk *s3types.NoSuchKey
-		if errors.As(err, &nsk) {
+		if awss3.IsNotFound(err) {
 			return nil, fmt.Errorf("s3 get %s/%s: %w: %w", b.Bucket, full, types.ErrNotFound, err)
 		}
 		return nil, fmt.Errorf("s3 get %s/%s: %w", b.Bucket, full, err)

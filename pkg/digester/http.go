@@ -22,9 +22,6 @@ const (
 	// seed's documented example is one second.
 	DefaultPollInterval = time.Second
 
-	// snippetBytes bounds how much of an unexpected response body goes into an
-	// error message: enough to read a JSON error, never a whole page.
-	snippetBytes = 512
 	// drainBytes bounds how much of a body is read before closing it, so the
 	// connection can be reused without letting a peer make us read forever.
 	drainBytes = 64 << 10
@@ -186,13 +183,14 @@ func digestURL(endpoint *url.URL, start, stop time.Time) string {
 	return u.String()
 }
 
-// statusError describes an unexpected response with its status and a bounded,
-// quoted snippet of its body, and closes the body. A 4xx that a retry cannot
-// fix (a rejected window, a refused request) is permanent.
+// statusError describes an unexpected response by its status alone and
+// closes the body: what the digester (or a host it redirected to) wrote is
+// never quoted, so it cannot reach a log reader or a client through the
+// error. A 4xx that a retry cannot fix (a rejected window, a refused
+// request) is permanent.
 func statusError(op string, res *http.Response) error {
-	snippet, _ := io.ReadAll(io.LimitReader(res.Body, snippetBytes))
 	drainClose(res.Body)
-	err := fmt.Errorf("digester: %s: unexpected status %d: %q", op, res.StatusCode, snippet)
+	err := fmt.Errorf("digester: %s: unexpected status %d", op, res.StatusCode)
 	if permanentStatus(res.StatusCode) {
 		return types.Permanent(err)
 	}

@@ -207,28 +207,28 @@ func TestHTTPDigestErrors(t *testing.T) {
 		{
 			name:   "POST 500",
 			f:      &fakeDigesterd{postStatus: http.StatusInternalServerError, body: []byte(`{"message":"s3 down"}`)},
-			wantIn: []string{"create digest", "500", `s3 down`},
+			wantIn: []string{"create digest", "500"},
 		},
 		{
 			name:      "POST 400 is permanent",
 			f:         &fakeDigesterd{postStatus: http.StatusBadRequest, body: []byte(`{"message":"bad start"}`)},
-			wantIn:    []string{"400", "bad start"},
+			wantIn:    []string{"400"},
 			permanent: true,
 		},
 		{
 			name:   "GET 404",
 			f:      &fakeDigesterd{notReady: 2, getStatus: http.StatusNotFound, body: []byte("no such digest")},
-			wantIn: []string{"poll digest", "404", "no such digest"},
+			wantIn: []string{"poll digest", "404"},
 		},
 		{
 			name:   "GET 503",
 			f:      &fakeDigesterd{getStatus: http.StatusServiceUnavailable, body: []byte("busy")},
-			wantIn: []string{"503", "busy"},
+			wantIn: []string{"503"},
 		},
 		{
-			name:   "error body is bounded",
-			f:      &fakeDigesterd{postStatus: http.StatusBadGateway, body: bytes.Repeat([]byte("x"), 10*snippetBytes)},
-			wantIn: []string{"502", strings.Repeat("x", snippetBytes) + `"`},
+			name:   "a long error body stays out",
+			f:      &fakeDigesterd{postStatus: http.StatusBadGateway, body: bytes.Repeat([]byte("x"), 5000)},
+			wantIn: []string{"502"},
 		},
 		{
 			name:      "corrupt gzip header",
@@ -247,7 +247,9 @@ func TestHTTPDigestErrors(t *testing.T) {
 			for _, s := range tt.wantIn {
 				require.Contains(t, err.Error(), s)
 			}
-			require.NotContains(t, err.Error(), strings.Repeat("x", snippetBytes+1))
+			if tt.f.postStatus != 0 || tt.f.getStatus != 0 {
+				require.NotContains(t, err.Error(), string(tt.f.body[:4]), "an answer's body never reaches an error")
+			}
 			require.Equal(t, tt.permanent, types.IsPermanent(err))
 		})
 	}

@@ -11,10 +11,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
 
@@ -90,7 +90,7 @@ func (m *S3) take(ctx context.Context, op, id string, claim *string) (string, er
 		if err == nil {
 			return token, nil
 		}
-		if !isConflict(err) && !isNotFound(err) {
+		if !isConflict(err) && !awss3.IsNotFound(err) {
 			return "", fmt.Errorf("s3 %s %q: take over: %w", op, key, err)
 		}
 		// The mark changed since it was read: look again.
@@ -123,7 +123,7 @@ func (m *S3) Refresh(ctx context.Context, id, token string) error {
 		if err == nil {
 			return nil
 		}
-		if !isConflict(err) && !isNotFound(err) {
+		if !isConflict(err) && !awss3.IsNotFound(err) {
 			return fmt.Errorf("s3 refresh %q: %w", key, err)
 		}
 		// The mark changed since it was read: look again.
@@ -153,7 +153,7 @@ func (m *S3) Unmark(ctx context.Context, id, token string) error {
 			Key:     aws.String(key),
 			IfMatch: aws.String(etag),
 		})
-		if err == nil || isNotFound(err) {
+		if err == nil || awss3.IsNotFound(err) {
 			return nil
 		}
 		if !isConflict(err) {
@@ -189,7 +189,7 @@ func (m *S3) Fail(ctx context.Context, id, token, reason string) error {
 		if err == nil {
 			return nil
 		}
-		if !isConflict(err) && !isNotFound(err) {
+		if !isConflict(err) && !awss3.IsNotFound(err) {
 			return fmt.Errorf("s3 fail %q: %w", key, err)
 		}
 		// The mark changed since it was read: look again.
@@ -277,7 +277,7 @@ func (m *S3) get(ctx context.Context, key string) ([]byte, string, string, error
 		Key:    aws.String(key),
 	})
 	if err != nil {
-		if isNotFound(err) {
+		if awss3.IsNotFound(err) {
 			return nil, "", "", types.ErrNotFound
 		}
 		return nil, "", "", err
@@ -288,17 +288,6 @@ func (m *S3) get(ctx context.Context, key string) ([]byte, string, string, error
 		return nil, "", "", fmt.Errorf("read: %w", err)
 	}
 	return body, aws.ToString(out.ETag), out.Metadata[ownerMeta], nil
-}
-
-// isNotFound reports whether S3 answered that the key does not exist.
-func isNotFound(err error) bool {
-	var noSuchKey *s3types.NoSuchKey
-	var notFound *s3types.NotFound
-	if errors.As(err, &noSuchKey) || errors.As(err, &notFound) {
-		return true
-	}
-	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NotFound")
 }
 
 // isConflict reports whether a conditional write lost: 412 Precondition

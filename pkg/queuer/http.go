@@ -18,9 +18,6 @@ const (
 	// STREAM_APPLIANCE_ENDPOINT set to the service's bare address works.
 	DefaultJobPath = "/grapherd/job"
 
-	// snippetBytes bounds how much of an unexpected response body goes into an
-	// error message.
-	snippetBytes = 512
 	// drainBytes bounds how much of a body is read before closing it, so the
 	// connection can be reused without letting a peer make us read forever.
 	drainBytes = 64 << 10
@@ -47,8 +44,12 @@ var _ types.Queuer = (*HTTP)(nil)
 // with nanoseconds) with "Prefer: respond-async" (RFC 7240), so that this
 // service's own worker answers at once and makes the graph in the background;
 // an event bus that ignores the preference is unaffected. Any 2xx means the
-// appliance took the job; any other status is an error carrying the status and
-// a bounded snippet of the body.
+// appliance took the job. A 503 or 429 means the bus (or this service's own
+// worker behind it) is full for now: the error wraps types.ErrQueueFull, which
+// the API answers with 503 and Retry-After. Any other status is an error
+// carrying the status only: the body of an answer is never quoted, so
+// whatever the appliance (or a host it redirected to) says cannot travel on
+// in an error.
 func (q *HTTP) Queue(ctx context.Context, job types.Job) error {
 	if q.Endpoint == nil {
 		return fmt.Errorf("queue job %s: no STREAM_APPLIANCE_ENDPOINT", job.ID)
@@ -85,10 +86,12 @@ func (q *HTTP) Queue(ctx context.Context, job types.Job) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, drainBytes))
 		_ = res.Body.Close()
 	}()
-	if res.StatusCode < 200 || res.StatusCode > 299 {
-		snippet, _ := io.ReadAll(io.LimitReader(res.Body, snippetBytes))
-		return fmt.Errorf("queue job %s: POST %s: unexpected status %d: %q",
-			job.ID, u.Redacted(), res.StatusCode, snippet)
+	switch {
+	case res.StatusCode >= 200 && res.StatusCode <= 299:
+		return nil
+	case res.StatusCode == http.StatusServiceUnavailable, res.StatusCode == http.StatusTooManyRequests:
+		return fmt.Errorf("queue job %s: stream appliance answered %d: %w", job.ID, res.StatusCode, types.ErrQueueFull)
+	default:
+		return fmt.Errorf("queue job %s: stream appliance answered unexpected status %d", job.ID, res.StatusCode)
 	}
-	return nil
 }

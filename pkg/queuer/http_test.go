@@ -120,7 +120,7 @@ func TestHTTPQueueStatus(t *testing.T) {
 		{status: http.StatusNoContent},
 		{status: http.StatusBadRequest, body: `{"message":"bad job"}`, wantErr: true},
 		{status: http.StatusNotFound, body: "no route", wantErr: true},
-		{status: http.StatusInternalServerError, body: strings.Repeat("y", 4*snippetBytes), wantErr: true},
+		{status: http.StatusInternalServerError, body: strings.Repeat("y", 4096), wantErr: true},
 		{status: http.StatusServiceUnavailable, body: "", wantErr: true},
 		{status: http.StatusNotModified, wantErr: true},
 	}
@@ -136,13 +136,11 @@ func TestHTTPQueueStatus(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
-			require.Contains(t, err.Error(), "unexpected status "+strconv.Itoa(tt.status))
+			require.Contains(t, err.Error(), strconv.Itoa(tt.status))
 			require.Contains(t, err.Error(), testJob().ID)
-			snippet := tt.body
-			if len(snippet) > snippetBytes {
-				snippet = snippet[:snippetBytes]
+			if tt.body != "" {
+				require.NotContains(t, err.Error(), tt.body[:min(len(tt.body), 8)], "the body is never quoted")
 			}
-			require.Contains(t, err.Error(), strconv.Quote(snippet))
 		})
 	}
 }

@@ -304,21 +304,6 @@ func (c *Config) S3Endpoint() string {
 	return c.AWSEndpointURL
 }
 
-// HTTPClientOptions returns the options for an outbound client built from
-// GRAPHERD_HTTP_TIMEOUT and GRAPHERD_HTTP_RETRIES. Timeout bounds the whole
-// call including the body, so a caller streaming a large body should set it
-// to 0 and rely on ResponseHeaderTimeout and its context.
-func (c *Config) HTTPClientOptions(logger *slog.Logger) ClientOptions {
-	return ClientOptions{
-		Timeout:               c.RequestTimeout,
-		ResponseHeaderTimeout: c.RequestTimeout,
-		Retries:               c.HTTPRetries,
-		MinBackoff:            DefaultMinBackoff,
-		MaxBackoff:            DefaultMaxBackoff,
-		Logger:                logger,
-	}
-}
-
 // LogValue implements slog.LogValuer, so logging the config directly gives
 // the same masked group as LogAttrs.
 func (c *Config) LogValue() slog.Value {
@@ -542,6 +527,12 @@ func (l *loader) validate(c *Config) {
 		}
 	}
 
+	// Without USE_IAM, the SDK's default chain would be used anyway: an
+	// operator who turned it off must say which credentials to use instead.
+	if !c.UseIAM && ok("USE_IAM") && c.AWSAccessKeyID == "" && c.AWSSecretAccessKey == "" &&
+		c.AWSCredentialsFile == "" && c.AWSCredentialsProfile == "" {
+		l.fail("USE_IAM", "false needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_CREDENTIALS_FILE (and AWS_CREDENTIALS_PROFILE); set USE_IAM=true for the standard AWS credential chain")
+	}
 	if !c.UseIAM && ok("USE_IAM") && (c.AWSAccessKeyID == "") != (c.AWSSecretAccessKey == "") {
 		if c.AWSAccessKeyID == "" {
 			l.fail("AWS_ACCESS_KEY_ID", "required with AWS_SECRET_ACCESS_KEY when USE_IAM is false")

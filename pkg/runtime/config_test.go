@@ -236,7 +236,7 @@ func TestLoadValidValues(t *testing.T) {
 			require.Equal(t, "/etc/creds", c.AWSCredentialsFile)
 			require.Equal(t, "prod", c.AWSCredentialsProfile)
 		}},
-		{"USE_IAM 0", map[string]string{"USE_IAM": "0"}, func(t *testing.T, c *Config) { require.False(t, c.UseIAM) }},
+		{"USE_IAM 0", map[string]string{"USE_IAM": "0", "AWS_CREDENTIALS_PROFILE": "prod"}, func(t *testing.T, c *Config) { require.False(t, c.UseIAM) }},
 		{"USE_IAM 1", map[string]string{"USE_IAM": "1"}, func(t *testing.T, c *Config) { require.True(t, c.UseIAM) }},
 		{"USE_IAM True", map[string]string{"USE_IAM": "True"}, func(t *testing.T, c *Config) { require.True(t, c.UseIAM) }},
 		{"connstate", map[string]string{
@@ -359,6 +359,8 @@ func TestLoadInvalidValuesNameTheVariable(t *testing.T) {
 		{"STREAM_APPLIANCE_ENDPOINT", "unix:///tmp/sock", nil, "not an http:// or https:// URL"},
 		{"USE_IAM", "yes", nil, `"yes" is not one of true, false, 1, 0`},
 		{"USE_IAM", "t", nil, "is not one of true, false, 1, 0"},
+		{"USE_IAM", "false", nil, "false needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_CREDENTIALS_FILE"},
+		{"USE_IAM", "0", map[string]string{"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:7070"}, "or AWS_CREDENTIALS_FILE (and AWS_CREDENTIALS_PROFILE)"},
 		{"AWS_ACCESS_KEY_ID", "", map[string]string{"USE_IAM": "false", "AWS_SECRET_ACCESS_KEY": "s"}, "required with AWS_SECRET_ACCESS_KEY"},
 		{"AWS_SECRET_ACCESS_KEY", "", map[string]string{"USE_IAM": "false", "AWS_ACCESS_KEY_ID": "AKIA"}, "required with AWS_ACCESS_KEY_ID"},
 		{"AWS_ENDPOINT_URL", "localhost:9000", nil, "not an http:// or https:// URL"},
@@ -528,18 +530,6 @@ func TestConfigLogAttrsMaskSecrets(t *testing.T) {
 	// Masking must not change the config itself.
 	require.Equal(t, "https://bob:digestpass@digester.example.com/v1", c.DigesterEndpoint.String())
 	require.Equal(t, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", c.AWSSecretAccessKey)
-}
-
-func TestConfigHTTPClientOptions(t *testing.T) {
-	t.Parallel()
-	c, err := Load(envOf(map[string]string{"GRAPHERD_HTTP_TIMEOUT": "7s", "GRAPHERD_HTTP_RETRIES": "5"}))
-	require.NoError(t, err)
-	o := c.HTTPClientOptions(nil)
-	require.Equal(t, 7*time.Second, o.Timeout)
-	require.Equal(t, 7*time.Second, o.ResponseHeaderTimeout)
-	require.Equal(t, 5, o.Retries)
-	require.Equal(t, DefaultMinBackoff, o.MinBackoff)
-	require.Equal(t, DefaultMaxBackoff, o.MaxBackoff)
 }
 
 func TestVarErrorMatchesWithErrorsAs(t *testing.T) {

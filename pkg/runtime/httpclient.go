@@ -60,9 +60,11 @@ type ClientOptions struct {
 // backoff and jitter, what can succeed on a retry: transport errors (refused
 // or dropped connections, timeouts of one attempt) and 500, 502 and 503
 // answers. Context cancellation, TLS verification failures and every other
-// status are returned at once. After the last attempt the last response is
-// returned as is, so the caller sees the status; the body of a request is
-// buffered and sent again on each attempt, so keep bodies small. Waits end
+// status are returned at once. Redirects are followed only for GET and HEAD
+// and only on the same host (see checkRedirect). After the last attempt the
+// last response is returned as is, so the caller sees the status; the body
+// of a request is buffered and sent again on each attempt, so keep bodies
+// small. Waits end
 // early when the request's context is done. Connections are kept alive and
 // reused (up to DefaultMaxIdleConnsPerHost idle per host).
 //
@@ -90,12 +92,9 @@ func NewHTTPClient(o ClientOptions) *http.Client {
 	rc := retryablehttp.NewClient()
 	rc.HTTPClient = &http.Client{
 		Transport: base,
-		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
-			if len(via) >= maxRedirects {
-				return errTooManyRedirects
-			}
-			return nil
-		},
+		// The outer client below follows redirects, each hop retried on its
+		// own; this one hands every 3xx up to it.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	rc.Logger = nil
 	if o.Logger != nil {
@@ -110,8 +109,28 @@ func NewHTTPClient(o ClientOptions) *http.Client {
 
 	c := rc.StandardClient()
 	c.Transport = &retryingTransport{rt: c.Transport, base: base}
+	c.CheckRedirect = checkRedirect
 	c.Timeout = max(o.Timeout, 0)
 	return c
+}
+
+// checkRedirect follows a redirect only for a GET or HEAD and only to the
+// same scheme and host: a POST is never sent on (its body to wherever the
+// peer points), and no redirect hands the call to another host, which could
+// answer with anything it likes. Otherwise the 3xx answer itself is
+// returned, for the caller to treat as an unexpected status.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	first := via[0]
+	if first.Method != http.MethodGet && first.Method != http.MethodHead {
+		return http.ErrUseLastResponse
+	}
+	if req.URL.Scheme != first.URL.Scheme || req.URL.Host != first.URL.Host {
+		return http.ErrUseLastResponse
+	}
+	if len(via) >= maxRedirects {
+		return errTooManyRedirects
+	}
+	return nil
 }
 
 // retryingTransport is the retryablehttp round tripper plus

@@ -29,6 +29,10 @@ const (
 	// EventGraphFailed is logged when a client asks for a graph whose job
 	// failed.
 	EventGraphFailed = "graph-failed"
+	// EventClientGone is logged, at info, when a client hangs up (or stops
+	// reading) while a graph is streamed to it: its own event, so that
+	// alerts on dependency-failure are not paged for a closed browser tab.
+	EventClientGone = "client-gone"
 )
 
 // Dependency names, the values of the dependency attribute of
@@ -99,29 +103,8 @@ func LogDependencyFailure(ctx context.Context, l *slog.Logger, dependency string
 		append([]slog.Attr{slog.String(AttrDependency, dependency)}, attrs...)...)
 }
 
-// LogInvalidInput logs EventInvalidInput at info level: the client's
-// mistake, not the service's.
-func LogInvalidInput(ctx context.Context, l *slog.Logger, err error, attrs ...slog.Attr) {
-	LogEvent(ctx, l, slog.LevelInfo, EventInvalidInput, err, attrs...)
-}
-
-// LogNotFound logs EventNotFound at info level.
-func LogNotFound(ctx context.Context, l *slog.Logger, err error, attrs ...slog.Attr) {
-	LogEvent(ctx, l, slog.LevelInfo, EventNotFound, err, attrs...)
-}
-
-// LogConflict logs EventConflict at info level.
-func LogConflict(ctx context.Context, l *slog.Logger, err error, attrs ...slog.Attr) {
-	LogEvent(ctx, l, slog.LevelInfo, EventConflict, err, attrs...)
-}
-
-// LogUnknownFailure logs EventUnknownFailure at error level.
-func LogUnknownFailure(ctx context.Context, l *slog.Logger, err error, attrs ...slog.Attr) {
-	LogEvent(ctx, l, slog.LevelError, EventUnknownFailure, err, attrs...)
-}
-
-// LogEvent writes one event at level with err's text as the reason; the
-// helpers above are LogEvent at the seed's levels. The JSON handler escapes
+// LogEvent writes one event at level with err's text as the reason;
+// LogDependencyFailure is LogEvent at the seed's level for its event. The JSON handler escapes
 // every string, so hostile input in err cannot forge a log line.
 func LogEvent(ctx context.Context, l *slog.Logger, level slog.Level, event string, err error, attrs ...slog.Attr) {
 	if l == nil {

@@ -80,16 +80,16 @@ func TestLogEvents(t *testing.T) {
 			LogDependencyFailure(context.Background(), l, DependencyDigester, errors.New("digester answered 500"), slog.String("id", "g1"))
 		}, "ERROR", map[string]any{MessageKey: "dependency-failure", AttrDependency: "digester", AttrReason: "digester answered 500", "id": "g1"}},
 		{"invalid input", func(l *slog.Logger) {
-			LogInvalidInput(context.Background(), l, errors.New("start after stop"))
+			LogEvent(context.Background(), l, slog.LevelInfo, EventInvalidInput, errors.New("start after stop"))
 		}, "INFO", map[string]any{MessageKey: "invalid-input", AttrReason: "start after stop"}},
 		{"not found", func(l *slog.Logger) {
-			LogNotFound(context.Background(), l, errors.New("no graph"))
+			LogEvent(context.Background(), l, slog.LevelInfo, EventNotFound, errors.New("no graph"))
 		}, "INFO", map[string]any{MessageKey: "not-found", AttrReason: "no graph"}},
 		{"conflict", func(l *slog.Logger) {
-			LogConflict(context.Background(), l, errors.New("exists"))
+			LogEvent(context.Background(), l, slog.LevelInfo, EventConflict, errors.New("exists"))
 		}, "INFO", map[string]any{MessageKey: "conflict", AttrReason: "exists"}},
 		{"unknown failure", func(l *slog.Logger) {
-			LogUnknownFailure(context.Background(), l, nil)
+			LogEvent(context.Background(), l, slog.LevelError, EventUnknownFailure, nil)
 		}, "ERROR", map[string]any{MessageKey: "unknown-failure", AttrReason: ""}},
 	}
 	for _, tt := range tests {
@@ -110,7 +110,7 @@ func TestLogEvents(t *testing.T) {
 func TestLogEventsEscapeHostileInput(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	LogInvalidInput(context.Background(), NewLogger(&Config{}, &buf),
+	LogEvent(context.Background(), NewLogger(&Config{}, &buf), slog.LevelInfo, EventInvalidInput,
 		errors.New("bad start \"x\"\n{\"message\":\"forged\",\"level\":\"ERROR\"}"))
 	lines := decodeLines(t, buf.Bytes())
 	require.Len(t, lines, 1, "a newline in input cannot start a second record")

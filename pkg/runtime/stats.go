@@ -55,7 +55,7 @@ func NewStats(c *Config) (Stats, error) {
 	default:
 		return nil, fmt.Errorf("new stats: unknown output %q", c.StatsOutput)
 	}
-	opts := []statsd.Option{statsd.WithTags(c.DatadogTags)}
+	opts := []statsd.Option{statsd.WithTags(safeTags(c.DatadogTags))}
 	if c.DatadogPacketSize > 0 {
 		opts = append(opts, statsd.WithMaxBytesPerPayload(c.DatadogPacketSize))
 	}
@@ -69,6 +69,46 @@ func NewStats(c *Config) (Stats, error) {
 	return &datadogStats{client: client}, nil
 }
 
+// maxTagBytes bounds one tag sent to DogStatsD.
+const maxTagBytes = 200
+
+// SafeTag returns tag fit to send as one DogStatsD tag: every byte the
+// protocol gives a meaning ('|' ends the tags, '#' starts them, ',' splits
+// them, line breaks end the metric) and every byte outside printable ASCII
+// becomes '_', and the tag is cut to 200 bytes. The DogStatsD client applies
+// it to every tag, so a value taken from a request can never add a tag or a
+// metric of its own; keeping cardinality bounded is the caller's part.
+func SafeTag(tag string) string {
+	if len(tag) <= maxTagBytes && !strings.ContainsFunc(tag, unsafeTagRune) {
+		return tag
+	}
+	b := []byte(tag[:min(len(tag), maxTagBytes)])
+	for i, c := range b {
+		if unsafeTagRune(rune(c)) {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func unsafeTagRune(r rune) bool {
+	return r < 0x21 || r > 0x7e || r == '|' || r == '#' || r == ','
+}
+
+// safeTags applies SafeTag to each tag, copying only when one changes.
+func safeTags(tags []string) []string {
+	for i, t := range tags {
+		if st := SafeTag(t); st != t {
+			out := append([]string(nil), tags...)
+			for j := i; j < len(out); j++ {
+				out[j] = SafeTag(out[j])
+			}
+			return out
+		}
+	}
+	return tags
+}
+
 // datadogStats adapts the DogStatsD client to Stats. Send errors (a full
 // buffer, no listener) are dropped: metrics must never fail a request.
 type datadogStats struct {
@@ -77,17 +117,17 @@ type datadogStats struct {
 
 // Count implements Stats.
 func (d *datadogStats) Count(name string, value int64, tags ...string) {
-	_ = d.client.Count(name, value, tags, 1)
+	_ = d.client.Count(name, value, safeTags(tags), 1)
 }
 
 // Gauge implements Stats.
 func (d *datadogStats) Gauge(name string, value float64, tags ...string) {
-	_ = d.client.Gauge(name, value, tags, 1)
+	_ = d.client.Gauge(name, value, safeTags(tags), 1)
 }
 
 // Timing implements Stats.
 func (d *datadogStats) Timing(name string, dur time.Duration, tags ...string) {
-	_ = d.client.Timing(name, dur, tags, 1)
+	_ = d.client.Timing(name, dur, safeTags(tags), 1)
 }
 
 // Close implements Stats: it flushes the buffered metrics and stops the

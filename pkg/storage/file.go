@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
@@ -27,7 +28,8 @@ const (
 // File stores each graph as <Dir>/<id>.dot. A graph is written to a
 // temporary file in the same folder, synced and renamed into place, so a
 // crash or a failed reader never leaves a partial graph under its name. A
-// crash can leave a temporary file behind; it is never served.
+// crash can leave a temporary file behind; it is never served, and
+// CleanTemp removes it.
 type File struct {
 	// Dir is the folder holding the graphs; Store creates it when missing.
 	Dir string
@@ -110,6 +112,55 @@ func (f *File) Store(ctx context.Context, id string, r io.Reader) (err error) {
 		return fmt.Errorf("file store %q: %w", id, err)
 	}
 	return nil
+}
+
+// CleanTemp removes the temporary files Store leaves behind when the
+// process dies mid-write (.graph-*.tmp) whose last change is older than
+// olderThan, and returns how many it removed. A Store still writing keeps
+// changing its file, so with olderThan at least the progress timeout (after
+// which a silent job has lost its mark anyway) a live write, of this process
+// or another sharing the folder, is never touched. Only regular files are
+// removed; a missing folder has nothing to clean. It keeps going past a file
+// it cannot remove and returns those errors joined.
+func (f *File) CleanTemp(ctx context.Context, olderThan time.Duration) (int, error) {
+	entries, err := os.ReadDir(f.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("file clean %q: %w", f.Dir, err)
+	}
+	cutoff := time.Now().Add(-max(olderThan, 0))
+	removed := 0
+	var errs []error
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return removed, fmt.Errorf("file clean %q: %w", f.Dir, err)
+		}
+		if ok, _ := filepath.Match(tempPattern, e.Name()); !ok || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // finished (renamed) or removed meanwhile
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(f.Dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed++
+	}
+	if len(errs) > 0 {
+		return removed, fmt.Errorf("file clean %q: %w", f.Dir, errors.Join(errs...))
+	}
+	return removed, nil
 }
 
 // path is the file of the graph id; id has been validated.

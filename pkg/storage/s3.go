@@ -10,9 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
 
@@ -107,17 +106,8 @@ func (s *S3) Store(ctx context.Context, id string, r io.Reader) error {
 // types.ErrNotFound, so nothing above this package looks at S3 error codes.
 // Other errors are returned as they are, to be wrapped by the caller.
 func translate(err error) error {
-	var noSuchKey *s3types.NoSuchKey
-	var notFound *s3types.NotFound
-	if errors.As(err, &noSuchKey) || errors.As(err, &notFound) {
+	if awss3.IsNotFound(err) {
 		return types.ErrNotFound
-	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode() {
-		case "NoSuchKey", "NotFound":
-			return types.ErrNotFound
-		}
 	}
 	return err
 }

@@ -136,12 +136,45 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", DOTContentType)
 	w.Header().Set("Content-Disposition", `inline; filename="`+id+`.dot"`)
 	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(newProgressWriter(w, h.WriteTimeout), body); err != nil {
-		// The status is sent; the client sees a truncated body and a broken
-		// connection, never a short graph presented as whole.
+	readErr, writeErr := streamGraph(newProgressWriter(w, h.WriteTimeout), body)
+	switch {
+	case writeErr != nil, readErr != nil && r.Context().Err() != nil:
+		// The client went away (or stopped reading past the write timeout),
+		// and with it the request's context, which also ends a storage read:
+		// nothing is wrong with the storage.
+		runtime.LogEvent(r.Context(), logger, slog.LevelInfo, runtime.EventClientGone,
+			fmt.Errorf("graph stream to the client ended: %w", errors.Join(writeErr, readErr)), slog.String("id", id))
+	case readErr != nil:
 		runtime.LogDependencyFailure(r.Context(), logger, runtime.DependencyStorage,
-			fmt.Errorf("graph stream interrupted: %w", err), slog.String("id", id))
-		panic(http.ErrAbortHandler)
+			fmt.Errorf("graph stream interrupted: %w", readErr), slog.String("id", id))
+	default:
+		return
+	}
+	// The status is sent; the client sees a truncated body and a broken
+	// connection, never a short graph presented as whole.
+	panic(http.ErrAbortHandler)
+}
+
+// copyBufferBytes is the size of the buffer a graph is streamed through.
+const copyBufferBytes = 32 << 10
+
+// streamGraph copies src to dst and says which side failed: readErr is the
+// storage's, writeErr the client's. A clean end of src is no error.
+func streamGraph(dst io.Writer, src io.Reader) (readErr, writeErr error) {
+	buf := make([]byte, copyBufferBytes)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return nil, werr
+			}
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil, nil
+		case err != nil:
+			return err, nil
+		}
 	}
 }
 

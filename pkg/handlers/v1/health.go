@@ -2,7 +2,7 @@ package v1
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -32,6 +32,12 @@ type Health struct {
 	Logger  *slog.Logger
 }
 
+// The words of a readiness answer, overall and per check.
+const (
+	checkOK          = "ok"
+	checkUnavailable = "unavailable"
+)
+
 type healthBody struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks,omitempty"`
@@ -43,7 +49,9 @@ func (h *Health) Live(w http.ResponseWriter, _ *http.Request) {
 }
 
 // Ready runs the checks concurrently and answers 200 when all pass, 503
-// naming the failing dependencies otherwise.
+// naming the failing dependencies otherwise. The answer says only "ok" or
+// "unavailable" per dependency: a check's error names buckets, hosts and
+// request ids, so it is logged (once, at warn) and never sent.
 func (h *Health) Ready(w http.ResponseWriter, r *http.Request) {
 	timeout := h.Timeout
 	if timeout <= 0 {
@@ -51,14 +59,17 @@ func (h *Health) Ready(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	logger := LoggerFrom(r.Context(), h.Logger)
 	results := make(map[string]string, len(h.Checks))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, c := range h.Checks {
 		wg.Go(func() {
-			res := "ok"
+			res := checkOK
 			if err := c.Ping(ctx); err != nil {
-				res = err.Error()
+				res = checkUnavailable
+				runtime.LogEvent(r.Context(), logger, slog.LevelWarn, runtime.EventDependencyFailure,
+					fmt.Errorf("not ready: %w", err), slog.String(runtime.AttrDependency, c.Name))
 			}
 			mu.Lock()
 			results[c.Name] = res
@@ -66,12 +77,10 @@ func (h *Health) Ready(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	wg.Wait()
-	status, code := "ok", http.StatusOK
-	for name, res := range results {
-		if res != "ok" {
-			status, code = "unavailable", http.StatusServiceUnavailable
-			runtime.LogEvent(r.Context(), LoggerFrom(r.Context(), h.Logger), slog.LevelWarn, runtime.EventDependencyFailure,
-				errors.New("not ready: "+res), slog.String(runtime.AttrDependency, name))
+	status, code := checkOK, http.StatusOK
+	for _, res := range results {
+		if res != checkOK {
+			status, code = checkUnavailable, http.StatusServiceUnavailable
 		}
 	}
 	writeJSON(w, code, healthBody{Status: status, Checks: results})

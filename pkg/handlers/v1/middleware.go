@@ -45,15 +45,40 @@ func RequestLogger(base *slog.Logger, stats runtime.Stats) func(http.Handler) ht
 				slog.String("path", truncate(r.URL.Path, 128)),
 			)
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			// Deferred, so a request the handler aborts (panic with
+			// http.ErrAbortHandler, a client gone mid-stream) is counted too.
+			defer func() {
+				status := ww.Status()
+				if status == 0 {
+					status = http.StatusOK
+				}
+				tags := []string{"status:" + statusTag(status), "method:" + methodTag(r.Method)}
+				stats.Count("http.server.requests", 1, tags...)
+				stats.Timing("http.server.latency", time.Since(started), tags...)
+				logger.DebugContext(r.Context(), "request served", slog.Int("status", status), slog.Duration("duration", time.Since(started)))
+			}()
 			next.ServeHTTP(ww, r.WithContext(WithLogger(r.Context(), logger)))
-			status := ww.Status()
-			if status == 0 {
-				status = http.StatusOK
-			}
-			tags := []string{"status:" + strconv.Itoa(status), "method:" + r.Method}
-			stats.Count("http.server.requests", 1, tags...)
-			stats.Timing("http.server.latency", time.Since(started), tags...)
-			logger.DebugContext(r.Context(), "request served", slog.Int("status", status), slog.Duration("duration", time.Since(started)))
 		})
 	}
+}
+
+// methodTag is the metric tag value of a request method: the standard
+// methods the API could be asked with, else "other", so a client cannot
+// choose a tag value (or an unbounded number of them).
+func methodTag(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete,
+		http.MethodPatch, http.MethodHead, http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// statusTag is the metric tag value of a status: its number when it is an
+// HTTP status (100 to 599), else "other".
+func statusTag(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status)
 }

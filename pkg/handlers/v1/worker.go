@@ -173,11 +173,11 @@ func DecodeJob(r io.Reader) (types.Job, error) {
 	if _, err := uuid.Parse(body.ID); err != nil || len(body.ID) != 36 {
 		return types.Job{}, invalidf("job id %s is not a graph id", quoteInput(body.ID))
 	}
-	start, err := time.Parse(time.RFC3339Nano, body.Start)
+	start, err := ParseTime(body.Start)
 	if err != nil {
 		return types.Job{}, invalidf("job start %s is not an RFC 3339 time", quoteInput(body.Start))
 	}
-	stop, err := time.Parse(time.RFC3339Nano, body.Stop)
+	stop, err := ParseTime(body.Stop)
 	if err != nil {
 		return types.Job{}, invalidf("job stop %s is not an RFC 3339 time", quoteInput(body.Stop))
 	}
