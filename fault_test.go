@@ -149,7 +149,8 @@ func waitExpiry(t *testing.T, p *proc, killed time.Time, timeout, refresh time.D
 	}
 	require.Equal(t, http.StatusNotFound, status, "nothing partial is ever served: %s", body)
 	// The mark was refreshed at most one interval before the kill.
-	require.GreaterOrEqual(t, time.Since(killed), timeout-refresh-200*time.Millisecond, "the mark expired early")
+	// A loaded machine may run the last refresh a little late, hence the slack.
+	require.GreaterOrEqual(t, time.Since(killed), timeout-refresh-500*time.Millisecond, "the mark expired early")
 }
 
 // TestFaultCrashFileStorage kills the service with SIGKILL while a job is

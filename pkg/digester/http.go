@@ -190,11 +190,25 @@ func digestURL(endpoint *url.URL, start, stop time.Time) string {
 // request) is permanent.
 func statusError(op string, res *http.Response) error {
 	drainClose(res.Body)
-	err := fmt.Errorf("digester: %s: unexpected status %d", op, res.StatusCode)
+	var err error = &StatusError{Op: op, Status: res.StatusCode}
 	if permanentStatus(res.StatusCode) {
 		return types.Permanent(err)
 	}
 	return err
+}
+
+// StatusError is an unexpected answer of the digester, described by its
+// status alone so that nothing the digester wrote is carried along.
+type StatusError struct {
+	// Op is what was asked: "create digest" or "poll digest".
+	Op string
+	// Status is the HTTP status the digester answered.
+	Status int
+}
+
+// Error implements error.
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("digester: %s: unexpected status %d", e.Op, e.Status)
 }
 
 // permanentStatus reports whether a response status says the same request can

@@ -58,11 +58,16 @@ func markerError(err error) error {
 // errors stay permanent; the rest are the digester's.
 func digestError(err error) error {
 	reason := "the digester failed"
+	var status *digester.StatusError
 	switch {
+	case errors.As(err, &status):
+		reason = fmt.Sprintf("the digester answered %d", status.Status)
 	case errors.Is(err, types.ErrNoSource):
 		return &Error{Reason: "no flow log source is configured: set FLOW_LOGS_DIR, VPC_FLOW_LOGS_BUCKET or DIGESTER_ENDPOINT", Err: types.Permanent(err)}
 	case errors.Is(err, digester.ErrNoFlowLogs):
-		reason = "no flow logs in this window"
+		// A stored graph is never replaced, so an empty window is final:
+		// asking again (a new POST) is the way to pick up late deliveries.
+		return &Error{Reason: "no flow logs in this window", Err: types.Permanent(err)}
 	case errors.Is(err, types.ErrMalformedDigest):
 		reason = "the digest is malformed"
 	case errors.Is(err, types.ErrDigestTooLarge):

@@ -60,7 +60,8 @@ func TestRunnerFailureReasons(t *testing.T) {
 	}{
 		{"digester down", failing(errors.New("dial " + secret)), worker.Retry, "the digester failed"},
 		{"digester timeout", failing(fmt.Errorf("poll %s: %w", secret, context.DeadlineExceeded)), worker.Retry, "the digester did not answer in time"},
-		{"no flow logs", failing(fmt.Errorf("%w under %s", digester.ErrNoFlowLogs, secret)), worker.Retry, "no flow logs in this window"},
+		{"no flow logs", failing(fmt.Errorf("%w under %s", digester.ErrNoFlowLogs, secret)), worker.Permanent, "no flow logs in this window"},
+		{"digester status", failing(fmt.Errorf("%s: %w", secret, &digester.StatusError{Op: "create digest", Status: 500})), worker.Retry, "the digester answered 500"},
 		{"no source", failing(fmt.Errorf("%s: %w", secret, types.ErrNoSource)), worker.Permanent, "no flow log source is configured: set FLOW_LOGS_DIR, VPC_FLOW_LOGS_BUCKET or DIGESTER_ENDPOINT"},
 		{"malformed", digestOf(strings.Repeat("2 garbage "+secret+"\n", 12)), worker.Permanent, "the digest is malformed: 0 usable lines of 12"},
 		{"too large", digestOf(strings.Repeat(sampleV2, 20000)), worker.Permanent, "the digest is larger than the limit of 1048576 bytes"},
