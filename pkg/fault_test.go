@@ -207,7 +207,7 @@ func TestFaultDigester(t *testing.T) {
 		status int    // the worker's synchronous answer
 		reason string // the public reason, in the worker's and GET's message
 	}{
-		{fault500, http.StatusInternalServerError, "the digester failed"},
+		{fault500, http.StatusInternalServerError, "the digester answered 500"},
 		{faultHangCreate, http.StatusInternalServerError, "the digester did not answer in time"},
 		{faultHangPoll, http.StatusInternalServerError, "the digester failed"},
 		{faultNeverReady, http.StatusInternalServerError, "the digester failed"},
