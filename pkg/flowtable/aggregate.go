@@ -67,7 +67,7 @@ type Node struct {
 	Key string
 	// Addresses counts the distinct addresses in the node among the records
 	// that pass the filters.
-	Addresses                                                 int64
+	Addresses                                                     int64
 	BytesIn, BytesOut, FlowsIn, FlowsOut, RejectedIn, RejectedOut int64
 	// X and Y are a deterministic starting position.
 	X, Y float64
@@ -76,7 +76,7 @@ type Node struct {
 // Edge is every record from one node to another, merged.
 type Edge struct {
 	// Source and Target index View.Nodes.
-	Source, Target                           int
+	Source, Target                            int
 	Flows, Packets, Bytes, Accepted, Rejected int64
 	// First is the earliest start, Last the latest end, in unix seconds.
 	First, Last int64
@@ -116,7 +116,7 @@ type nodeKey struct {
 // edgeStat is one merged edge while aggregating: 40 bytes, so a million
 // distinct pairs stay well within a small service's memory.
 type edgeStat struct {
-	packets, bytes                      int64
+	packets, bytes                         int64
 	flows, accepted, rejected, first, last uint32
 	// port is the only destination port seen, until multi is set and the
 	// ports live in aggregator.ports.
