@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math/rand/v2"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -69,4 +71,11 @@ func readFile(t testing.TB, name string) []byte {
 	b, err := os.ReadFile(name)
 	require.NoError(t, err)
 	return b
+}
+
+func newRand() *rand.Rand { return rand.New(rand.NewPCG(11, 12)) }
+
+// addrN is the nth address of 10.0.0.0/8.
+func addrN(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 }
