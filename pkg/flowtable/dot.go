@@ -72,8 +72,8 @@ func edgeLabel(e *Edge) string {
 		}
 		fmt.Fprintf(&b, "%s%d", sep, pf.Port)
 	}
-	if more := len(e.Ports) - 3 + e.OtherPorts; more > 0 {
-		fmt.Fprintf(&b, " +%d", more)
+	if len(e.Ports) > 3 || e.OtherPorts > 0 {
+		b.WriteString(", …")
 	}
 	return b.String()
 }
