@@ -35,6 +35,8 @@ type ViewLimits struct {
 	MaxSVGNodes int
 	// SVGTimeout bounds one Graphviz layout.
 	SVGTimeout time.Duration
+	// GraphvizDir holds Graphviz's commands; empty means PATH.
+	GraphvizDir string
 }
 
 // negotiate picks the format from the Accept header when the query names
@@ -180,7 +182,7 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	case flowtable.FormatCSV:
 		h.serve(w, r, logger, id, CSVContentType, id+".csv", func(out io.Writer) error { return flowtable.WriteCSV(out, view) })
 	case flowtable.FormatSVG:
-		svg, err := flowtable.RenderSVG(ctx, view, meta, h.Views.SVGTimeout)
+		svg, err := flowtable.RenderSVG(ctx, view, meta, flowtable.SVGOptions{Timeout: h.Views.SVGTimeout, Dir: h.Views.GraphvizDir})
 		switch {
 		case errors.Is(err, flowtable.ErrNoGraphviz):
 			writeError(w, r, logger, &httpError{status: http.StatusNotImplemented, msg: err.Error(), event: runtime.EventDependencyFailure})
