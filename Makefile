@@ -11,7 +11,7 @@ BENCH_LINES ?= 1000000
 
 export VERSITYGW
 
-.PHONY: all build run test vet versitygw graphviz bench fuzz load sample clean
+.PHONY: all build run test vet versitygw graphviz bench bench-views fuzz load sample clean
 
 all: build
 
@@ -55,6 +55,11 @@ bench: build
 	/usr/bin/time -f 'convert -o FILE: %e s wall, %M KB peak RSS' ./$(BIN) convert -o $(CACHE)/bench/graph.dot $(CACHE)/bench/digest-$(BENCH_LINES).log
 	/usr/bin/time -f 'convert to stdout: %e s wall, %M KB peak RSS' ./$(BIN) convert $(CACHE)/bench/digest-$(BENCH_LINES).log > /dev/null
 	@ls -l $(CACHE)/bench/digest-$(BENCH_LINES).log $(CACHE)/bench/graph.dot
+
+## bench-views: view benchmarks, then a 1M-record graph made by the service and its JSON views timed cold, with the peak RSS.
+bench-views: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./pkg/flowtable/
+	$(GO) run ./tools/benchviews -bin ./$(BIN) -lines $(BENCH_LINES) -addrs 20000 -dir $(CACHE)/bench
 
 ## fuzz: a short run of each fuzz target.
 fuzz:
