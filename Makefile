@@ -66,6 +66,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGraph -fuzztime 30s ./pkg/grapher/
 	$(GO) test -run '^$$' -fuzz FuzzParseWindow -fuzztime 20s ./pkg/handlers/v1/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeJob -fuzztime 20s ./pkg/handlers/v1/
+	$(GO) test -run '^$$' -fuzz FuzzReaders -fuzztime 20s ./pkg/flowtable/
+	$(GO) test -run '^$$' -fuzz FuzzParseParams -fuzztime 20s ./pkg/flowtable/
 
 ## load: many concurrent clients against the standalone service on loopback, bounded in requests and time.
 load: build
