@@ -65,4 +65,3 @@ func equalCanonical(a, b [][2]string) bool {
 	}
 	return true
 }
-
