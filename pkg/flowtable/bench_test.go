@@ -2,8 +2,8 @@ package flowtable_test
 
 import (
 	"bytes"
-	"fmt"
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"syscall"
