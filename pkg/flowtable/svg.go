@@ -17,12 +17,12 @@ var ErrNoGraphviz = errors.New("graphviz is not installed on the server (the svg
 
 // DotMaxNodes and DotMaxEdges bound the views laid out by Graphviz's dot;
 // larger ones go to sfdp. Measured (BenchmarkRenderSVG, views with three
-// labelled edges a node, on a busy two-core machine): dot takes 2 s for 50
-// nodes and 51 s for 100, while sfdp without spline routing takes about 1 s
-// for 200 nodes and 9 s for 2,000.
+// labelled edges a node, on a busy two-core machine): dot takes 0.5 s for
+// 25 nodes, 2 to 6 s for 50 and 51 s for 100, while sfdp without spline
+// routing takes 0.3 s for 50 nodes, 1 s for 200 and 9 s for 2,000.
 const (
-	DotMaxNodes = 50
-	DotMaxEdges = 150
+	DotMaxNodes = 30
+	DotMaxEdges = 100
 )
 
 // maxSVGBytes bounds the SVG Graphviz may write, so a runaway layout cannot
