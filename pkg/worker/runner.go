@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowtable"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
@@ -221,7 +222,10 @@ func (r *Runner) build(ctx context.Context, job types.Job) (types.GraphStats, er
 				pw.CloseWithError(graphErr)
 			}
 		}()
-		gs, graphErr = r.Grapher.Graph(ctx, pw, in)
+		// The flow table the views are made from is written in the same
+		// pass, and stored before the graph (see flowtable.WithTable).
+		g := flowtable.WithTable(r.Grapher, r.Storage, job.ID)
+		gs, graphErr = g.Graph(ctx, pw, in)
 		pw.CloseWithError(graphErr)
 	}()
 	storeErr := r.Storage.Store(ctx, job.ID, pr)
@@ -230,6 +234,8 @@ func (r *Runner) build(ctx context.Context, job types.Job) (types.GraphStats, er
 	<-done
 
 	switch {
+	case errors.Is(graphErr, flowtable.ErrStoreFailed):
+		return gs, &Error{Reason: "storage failed while storing the graph's flow table", Dependency: runtime.DependencyStorage, Err: graphErr}
 	case graphErr != nil && !errors.Is(graphErr, errStoreStopped) && !errors.Is(graphErr, io.ErrClosedPipe):
 		var classified *Error
 		if errors.As(graphErr, &classified) {

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowtable"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
@@ -32,6 +34,12 @@ type Graph struct {
 	// holding the handler and its storage stream for good. Zero means no
 	// bound.
 	WriteTimeout time.Duration
+	// Views caps the views of a graph (see view.go).
+	Views ViewLimits
+
+	// slot holds the one aggregation running at a time (see aggregate).
+	slotOnce sync.Once
+	slot     chan struct{}
 }
 
 // created is the body of a 202 answer to POST /.
@@ -116,14 +124,25 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := ComputeID(start, stop)
+	params, err := flowtable.ParseParams(r.URL.Query())
+	if err != nil {
+		writeError(w, r, logger, err)
+		return
+	}
+	if params.Format == "" {
+		params.Format = negotiate(r.Header.Get("Accept"))
+	}
+	if params.IsView() {
+		h.getView(w, r, logger, flowtable.Meta{ID: id, Start: start, Stop: stop}, params)
+		return
+	}
 	body, err := h.Storage.Get(r.Context(), id)
 	switch {
 	case errors.Is(err, types.ErrInProgress):
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case errors.Is(err, types.ErrNotFound):
-		writeError(w, r, logger, fmt.Errorf("%w: no graph for the time %s to %s; POST the window to create it",
-			types.ErrNotFound, start.Format(time.RFC3339), stop.Format(time.RFC3339)))
+		writeError(w, r, logger, notFound(start, stop))
 		return
 	case errors.Is(err, types.ErrFailed):
 		writeError(w, r, logger, err)
@@ -133,10 +152,11 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer body.Close()
-	w.Header().Set("Content-Type", DOTContentType)
-	w.Header().Set("Content-Disposition", `inline; filename="`+id+`.dot"`)
-	w.WriteHeader(http.StatusOK)
-	readErr, writeErr := streamGraph(newProgressWriter(w, h.WriteTimeout), body)
+	out, finish := startBody(w, r, DOTContentType, id+".dot", h.WriteTimeout)
+	readErr, writeErr := streamGraph(out, body)
+	if readErr == nil && writeErr == nil {
+		writeErr = finish()
+	}
 	switch {
 	case writeErr != nil, readErr != nil && r.Context().Err() != nil:
 		// The client went away (or stopped reading past the write timeout),
