@@ -296,7 +296,7 @@ func TestTableStoreFailureFailsTheGraph(t *testing.T) {
 	h := newHarness(t, &Service{Digester: staticDigest(sampleV2), Storage: st}, nil)
 	status, _, body := h.do(t, http.MethodPost, "/topic/event", strings.NewReader(jobBody(t, window)))
 	require.Equal(t, http.StatusInternalServerError, status)
-	require.Equal(t, "storage dependency failed", message(t, body))
+	require.Equal(t, "storage failed while storing the graph", message(t, body))
 	ok, err := st.Exists(context.Background(), jobID(t, window))
 	require.NoError(t, err)
 	require.False(t, ok, "the graph was stored without its table")

@@ -235,7 +235,7 @@ func (r *Runner) build(ctx context.Context, job types.Job) (types.GraphStats, er
 
 	switch {
 	case errors.Is(graphErr, flowtable.ErrStoreFailed):
-		return gs, &Error{Reason: "storage failed while storing the graph's flow table", Dependency: runtime.DependencyStorage, Err: graphErr}
+		return gs, &Error{Reason: "storage failed while storing the graph", Dependency: runtime.DependencyStorage, Err: graphErr}
 	case graphErr != nil && !errors.Is(graphErr, errStoreStopped) && !errors.Is(graphErr, io.ErrClosedPipe):
 		var classified *Error
 		if errors.As(graphErr, &classified) {
