@@ -1,0 +1,497 @@
+package queuer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/worker"
+)
+
+// natsServer is an embedded nats-server with JetStream on file storage in a
+// test folder. Stop and Start keep the port and the folder, so a test can
+// take the engine away and bring it back with its streams.
+type natsServer struct {
+	t    testing.TB
+	port int
+	dir  string
+	mu   sync.Mutex
+	srv  *server.Server
+}
+
+// startNATS starts a server on a free loopback port and stops it when the
+// test ends.
+func startNATS(t testing.TB) *natsServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	s := &natsServer{t: t, port: port, dir: t.TempDir()}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the server's client URL.
+func (s *natsServer) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.port) }
+
+// Start starts the server (again) and waits until it takes connections.
+func (s *natsServer) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: s.port, JetStream: true, StoreDir: s.dir,
+		NoLog: true, NoSigs: true, ServerName: "grapherd-test",
+	})
+	require.NoError(s.t, err)
+	go srv.Start()
+	require.True(s.t, srv.ReadyForConnections(10*time.Second), "nats-server did not start")
+	s.srv = srv
+}
+
+// Stop shuts the server down and waits until it has.
+func (s *natsServer) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return
+	}
+	s.srv.Shutdown()
+	s.srv.WaitForShutdown()
+	s.srv = nil
+}
+
+// jsOptions are options for fast tests against s.
+func (s *natsServer) jsOptions(t testing.TB) JetStreamOptions {
+	return JetStreamOptions{
+		URL:            s.URL(),
+		MaxDeliver:     3,
+		AckWait:        time.Second,
+		Workers:        2,
+		RetryDelay:     50 * time.Millisecond,
+		PollWait:       200 * time.Millisecond,
+		ReconnectWait:  50 * time.Millisecond,
+		PublishTimeout: 2 * time.Second,
+		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+	}
+}
+
+// newJS builds a JetStream on s and closes it when the test ends.
+func newJS(t testing.TB, o JetStreamOptions) *JetStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	j, err := NewJetStream(ctx, o)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = j.Close() })
+	return j
+}
+
+// testWriter sends log lines to the test's log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// call is one handler invocation a test saw.
+type call struct {
+	job types.Job
+	d   worker.Delivery
+	at  time.Time
+}
+
+// recorder is a Handler that records calls and answers with answer.
+type recorder struct {
+	mu     sync.Mutex
+	calls  []call
+	notify chan struct{}
+	answer func(ctx context.Context, c call) worker.Result
+}
+
+func newRecorder(answer func(ctx context.Context, c call) worker.Result) *recorder {
+	return &recorder{notify: make(chan struct{}, 1000), answer: answer}
+}
+
+func (r *recorder) handle(ctx context.Context, job types.Job, d worker.Delivery) worker.Result {
+	c := call{job: job, d: d, at: time.Now()}
+	r.mu.Lock()
+	r.calls = append(r.calls, c)
+	r.mu.Unlock()
+	r.notify <- struct{}{}
+	return r.answer(ctx, c)
+}
+
+func (r *recorder) seen() []call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]call(nil), r.calls...)
+}
+
+// wait waits for the nth call (counting from 1) within timeout.
+func (r *recorder) wait(t testing.TB, n int, timeout time.Duration) []call {
+	t.Helper()
+	deadline := time.After(timeout)
+	for len(r.seen()) < n {
+		select {
+		case <-r.notify:
+		case <-deadline:
+			t.Fatalf("handler called %d times, want %d within %s", len(r.seen()), n, timeout)
+		}
+	}
+	return r.seen()
+}
+
+func answer(o worker.Outcome) func(context.Context, call) worker.Result {
+	return func(context.Context, call) worker.Result { return worker.Result{Outcome: o} }
+}
+
+// consume runs c with h until the test ends, then drains it.
+func consume(t testing.TB, c worker.Consumer, h worker.Handler) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, h) }()
+	t.Cleanup(func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer dcancel()
+		_ = c.Drain(dctx)
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// jobN is a distinct job for n.
+func jobN(n int) types.Job {
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Hour)
+	return types.Job{ID: fmt.Sprintf("8e0b8d9c-6b0b-5b0e-9b8a-%012d", n), Start: start, Stop: start.Add(time.Hour)}
+}
+
+// streamMsgs is how many messages the named stream holds.
+func streamMsgs(t testing.TB, j *JetStream, name string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := j.js.Stream(ctx, name)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	return info.State.Msgs
+}
+
+// eventually waits for cond within timeout.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestJetStreamSettledOnceDone(t *testing.T) {
+	t.Parallel()
+	for _, outcome := range []worker.Outcome{worker.Done, worker.Permanent} {
+		t.Run(outcome.String(), func(t *testing.T) {
+			t.Parallel()
+			s := startNATS(t)
+			o := s.jsOptions(t)
+			o.AckWait = 300 * time.Millisecond
+			j := newJS(t, o)
+			require.NoError(t, j.Queue(context.Background(), testJob()))
+			require.EqualValues(t, 1, streamMsgs(t, j, DefaultJetStreamStream))
+
+			rec := newRecorder(answer(outcome))
+			consume(t, j, rec.handle)
+			calls := rec.wait(t, 1, 5*time.Second)
+			require.Equal(t, testJob().ID, calls[0].job.ID)
+			require.True(t, testJob().Start.Equal(calls[0].job.Start))
+			require.True(t, testJob().Stop.Equal(calls[0].job.Stop))
+			require.Equal(t, worker.Delivery{Attempt: 1, MaxAttempts: 3}, calls[0].d)
+
+			eventually(t, 5*time.Second, "the job leaves the stream", func() bool {
+				return streamMsgs(t, j, DefaultJetStreamStream) == 0
+			})
+			// Several ack waits later it has not come again.
+			time.Sleep(4 * o.AckWait)
+			require.Len(t, rec.seen(), 1)
+			require.EqualValues(t, 0, streamMsgs(t, j, DefaultJetStreamDeadLetterStream))
+		})
+	}
+}
+
+func TestJetStreamRetryThenDeadLetter(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	o := s.jsOptions(t)
+	o.RetryDelay = 200 * time.Millisecond
+	j := newJS(t, o)
+	rec := newRecorder(answer(worker.Retry))
+	consume(t, j, rec.handle)
+	require.NoError(t, j.Queue(context.Background(), testJob()))
+
+	calls := rec.wait(t, 3, 10*time.Second)
+	for i, c := range calls {
+		require.Equal(t, worker.Delivery{Attempt: i + 1, MaxAttempts: 3}, c.d)
+	}
+	// The waits double: 200ms after the first try, 400ms after the second.
+	require.GreaterOrEqual(t, calls[1].at.Sub(calls[0].at), 200*time.Millisecond)
+	require.GreaterOrEqual(t, calls[2].at.Sub(calls[1].at), 400*time.Millisecond)
+
+	eventually(t, 5*time.Second, "the job reaches the dead-letter stream", func() bool {
+		return streamMsgs(t, j, DefaultJetStreamDeadLetterStream) == 1
+	})
+	require.EqualValues(t, 0, streamMsgs(t, j, DefaultJetStreamStream))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dead, err := j.dead.GetLastMsgForSubject(ctx, DefaultJetStreamDeadLetterSubject)
+	require.NoError(t, err)
+	back, err := encodeJob(testJob())
+	require.NoError(t, err)
+	require.JSONEq(t, string(back), string(dead.Data))
+	require.Equal(t, DefaultJetStreamStream, dead.Header.Get(headerDeadStream))
+	require.Equal(t, "delivered 3 times without success", dead.Header.Get(headerDeadReason))
+
+	time.Sleep(3 * o.AckWait)
+	require.Len(t, rec.seen(), 3, "a dead-lettered job is not delivered again")
+}
+
+func TestJetStreamBusyComesBackAfterRetryAfter(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	j := newJS(t, s.jsOptions(t))
+	rec := newRecorder(func(_ context.Context, c call) worker.Result {
+		if c.d.Attempt == 1 {
+			return worker.Result{Outcome: worker.Busy, RetryAfter: 500 * time.Millisecond}
+		}
+		return worker.Result{Outcome: worker.Done}
+	})
+	consume(t, j, rec.handle)
+	require.NoError(t, j.Queue(context.Background(), testJob()))
+	calls := rec.wait(t, 2, 5*time.Second)
+	require.GreaterOrEqual(t, calls[1].at.Sub(calls[0].at), 500*time.Millisecond)
+	eventually(t, 5*time.Second, "the job leaves the stream", func() bool {
+		return streamMsgs(t, j, DefaultJetStreamStream) == 0
+	})
+}
+
+func TestJetStreamLongJobKeptAlive(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	o := s.jsOptions(t)
+	o.AckWait = 600 * time.Millisecond
+	j := newJS(t, o)
+	rec := newRecorder(func(ctx context.Context, _ call) worker.Result {
+		sleep(ctx, 5*o.AckWait)
+		return worker.Result{Outcome: worker.Done}
+	})
+	consume(t, j, rec.handle)
+	require.NoError(t, j.Queue(context.Background(), testJob()))
+	rec.wait(t, 1, 5*time.Second)
+	eventually(t, 10*time.Second, "the job leaves the stream", func() bool {
+		return streamMsgs(t, j, DefaultJetStreamStream) == 0
+	})
+	time.Sleep(2 * o.AckWait)
+	require.Len(t, rec.seen(), 1, "a job kept alive is not redelivered under its worker")
+}
+
+func TestJetStreamDrain(t *testing.T) {
+	t.Parallel()
+	t.Run("running jobs finish within the deadline", func(t *testing.T) {
+		t.Parallel()
+		s := startNATS(t)
+		j := newJS(t, s.jsOptions(t))
+		rec := newRecorder(func(ctx context.Context, _ call) worker.Result {
+			sleep(ctx, 300*time.Millisecond)
+			return worker.Result{Outcome: worker.Done}
+		})
+		done := make(chan error, 1)
+		go func() { done <- j.Run(context.Background(), rec.handle) }()
+		require.NoError(t, j.Queue(context.Background(), testJob()))
+		rec.wait(t, 1, 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, j.Drain(ctx))
+		require.NoError(t, <-done)
+		require.EqualValues(t, 0, streamMsgs(t, j, DefaultJetStreamStream))
+	})
+	t.Run("a job cut off is released at once", func(t *testing.T) {
+		t.Parallel()
+		s := startNATS(t)
+		o := s.jsOptions(t)
+		o.AckWait = 30 * time.Second // redelivery must not wait for it
+		first := newJS(t, o)
+		blocked := newRecorder(func(ctx context.Context, _ call) worker.Result {
+			<-ctx.Done()
+			return worker.Result{Outcome: worker.Retry, Err: ctx.Err()}
+		})
+		done := make(chan error, 1)
+		go func() { done <- first.Run(context.Background(), blocked.handle) }()
+		require.NoError(t, first.Queue(context.Background(), testJob()))
+		blocked.wait(t, 1, 5*time.Second)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		require.ErrorIs(t, first.Drain(ctx), context.DeadlineExceeded)
+		require.NoError(t, <-done)
+
+		second := newJS(t, o)
+		rec := newRecorder(answer(worker.Done))
+		consume(t, second, rec.handle)
+		calls := rec.wait(t, 1, 5*time.Second)
+		require.Equal(t, 2, calls[0].d.Attempt)
+		require.Less(t, calls[0].at.Sub(blocked.seen()[0].at), o.AckWait)
+	})
+	t.Run("before Run", func(t *testing.T) {
+		t.Parallel()
+		s := startNATS(t)
+		j := newJS(t, s.jsOptions(t))
+		require.NoError(t, j.Drain(context.Background()))
+		require.NoError(t, j.Run(context.Background(), answer2(worker.Done)))
+	})
+}
+
+func answer2(o worker.Outcome) worker.Handler {
+	return func(context.Context, types.Job, worker.Delivery) worker.Result { return worker.Result{Outcome: o} }
+}
+
+func TestJetStreamDuplicateEnqueue(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	j := newJS(t, s.jsOptions(t))
+	for range 3 {
+		require.NoError(t, j.Queue(context.Background(), testJob()))
+	}
+	require.EqualValues(t, 1, streamMsgs(t, j, DefaultJetStreamStream), "one window queued thrice is one job")
+
+	rec := newRecorder(answer(worker.Done))
+	consume(t, j, rec.handle)
+	rec.wait(t, 1, 5*time.Second)
+	eventually(t, 5*time.Second, "the job leaves the stream", func() bool {
+		return streamMsgs(t, j, DefaultJetStreamStream) == 0
+	})
+	// Asked for again after it ran, within the duplicate window: a new job.
+	require.NoError(t, j.Queue(context.Background(), testJob()))
+	rec.wait(t, 2, 5*time.Second)
+	require.Equal(t, 1, rec.seen()[1].d.Attempt)
+}
+
+func TestJetStreamUnreadableBodyDeadLettered(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	j := newJS(t, s.jsOptions(t))
+	rec := newRecorder(answer(worker.Done))
+	consume(t, j, rec.handle)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := j.js.Publish(ctx, DefaultJetStreamSubject, []byte("not json"))
+	require.NoError(t, err)
+	eventually(t, 5*time.Second, "the body reaches the dead-letter stream", func() bool {
+		return streamMsgs(t, j, DefaultJetStreamDeadLetterStream) == 1
+	})
+	eventually(t, 5*time.Second, "the body leaves the work stream", func() bool {
+		return streamMsgs(t, j, DefaultJetStreamStream) == 0
+	})
+	require.Empty(t, rec.seen())
+}
+
+func TestJetStreamEngineRestartLosesNoJob(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	j := newJS(t, s.jsOptions(t))
+	const jobs = 20
+	release := make(chan struct{})
+	var once sync.Once
+	rec := newRecorder(func(ctx context.Context, c call) worker.Result {
+		if c.job.ID == jobN(0).ID {
+			// The first job holds its worker until the engine is back.
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return worker.Result{Outcome: worker.Retry, Err: ctx.Err()}
+			}
+		}
+		return worker.Result{Outcome: worker.Done}
+	})
+	for i := range jobs {
+		require.NoError(t, j.Queue(context.Background(), jobN(i)))
+	}
+	consume(t, j, rec.handle)
+	rec.wait(t, 1, 5*time.Second)
+
+	s.Stop()
+	err := j.Queue(context.Background(), jobN(99))
+	require.ErrorIs(t, err, types.ErrQueueUnavailable)
+	require.ErrorIs(t, j.Ping(context.Background()), types.ErrQueueUnavailable)
+	time.Sleep(300 * time.Millisecond)
+	s.Start()
+	once.Do(func() { close(release) })
+
+	eventually(t, 20*time.Second, "every job is handled after the restart", func() bool {
+		seen := map[string]bool{}
+		for _, c := range rec.seen() {
+			seen[c.job.ID] = true
+		}
+		return len(seen) == jobs
+	})
+	eventually(t, 10*time.Second, "the stream is empty", func() bool {
+		return streamMsgs(t, j, DefaultJetStreamStream) == 0
+	})
+	require.NoError(t, j.Ping(context.Background()))
+}
+
+func TestJetStreamUnreachable(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	o := s.jsOptions(t)
+	s.Stop()
+	_, err := NewJetStream(context.Background(), o)
+	require.ErrorIs(t, err, types.ErrQueueUnavailable)
+
+	_, err = NewJetStream(context.Background(), JetStreamOptions{})
+	require.ErrorIs(t, err, types.ErrInvalidInput)
+}
+
+func TestJetStreamKeepsExistingSettings(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	nc, err := nats.Connect(s.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "OPS_JOBS", Subjects: []string{"ops.jobs"}, Retention: jetstream.WorkQueuePolicy,
+		Storage: jetstream.MemoryStorage,
+	})
+	require.NoError(t, err)
+	o := s.jsOptions(t)
+	o.Stream, o.Subject = "OPS_JOBS", "ops.jobs"
+	j := newJS(t, o)
+	info, err := j.work.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, jetstream.MemoryStorage, info.Config.Storage, "an operator's stream is used as it is")
+	require.NoError(t, j.Queue(ctx, testJob()))
+	require.EqualValues(t, 1, streamMsgs(t, j, "OPS_JOBS"))
+}
