@@ -1,17 +1,19 @@
 # vpcflow-grapherd — build, run and test targets. `make test` installs what the
-# tests need (Versity S3 Gateway, Graphviz) on a fresh machine.
+# tests need (Versity S3 Gateway, Graphviz, a local SQS server) on a fresh machine.
 
 BIN        := bin/vpcflow-grapherd
 CACHE      := $(CURDIR)/.cache
 VERSITYGW  := $(CACHE)/bin/versitygw
+LOCAL_AWS_SQS := $(CACHE)/sqsserver
 GO         ?= go
 GOTEST     := $(GO) test -race -shuffle=on -count=1
 PORT       ?= 8080
 BENCH_LINES ?= 1000000
 
 export VERSITYGW
+export LOCAL_AWS_SQS
 
-.PHONY: all build run test vet versitygw graphviz bench fuzz load sample clean
+.PHONY: all build run test vet versitygw sqs-server nodejs graphviz bench bench-queue fuzz load sample clean
 
 all: build
 
@@ -26,8 +28,8 @@ run: build
 	RUNTIME_STATS_OUTPUT=$${RUNTIME_STATS_OUTPUT:-NULLSTAT} \
 	./$(BIN)
 
-## test: vet, then every test with the race detector, against a real S3 server and Graphviz.
-test: versitygw graphviz vet
+## test: vet, then every test with the race detector, against a real S3 server, a local SQS server and Graphviz.
+test: versitygw sqs-server graphviz vet
 	$(GOTEST) -timeout 40m ./...
 
 vet:
@@ -39,6 +41,22 @@ versitygw: $(VERSITYGW)
 $(VERSITYGW):
 	mkdir -p $(CACHE)/bin
 	GOBIN=$(CACHE)/bin $(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+
+## sqs-server: install local-aws-sqs, at the versions tools/sqsserver's lockfile pins, into .cache/sqsserver.
+sqs-server: $(LOCAL_AWS_SQS)/node_modules/local-aws-sqs/package.json
+
+$(LOCAL_AWS_SQS)/node_modules/local-aws-sqs/package.json: tools/sqsserver/package.json tools/sqsserver/package-lock.json
+	@$(MAKE) --no-print-directory nodejs
+	mkdir -p $(LOCAL_AWS_SQS)
+	cp tools/sqsserver/package.json tools/sqsserver/package-lock.json $(LOCAL_AWS_SQS)/
+	npm ci --prefix $(LOCAL_AWS_SQS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+nodejs:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+		echo "installing nodejs and npm"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@command -v node >/dev/null && command -v npm >/dev/null
 
 graphviz:
 	@command -v dot >/dev/null 2>&1 || { \

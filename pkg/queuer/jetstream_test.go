@@ -2,8 +2,6 @@ package queuer
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -101,89 +99,6 @@ func newJS(t testing.TB, o JetStreamOptions) *JetStream {
 	return j
 }
 
-// testWriter sends log lines to the test's log.
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
-}
-
-// call is one handler invocation a test saw.
-type call struct {
-	job types.Job
-	d   worker.Delivery
-	at  time.Time
-}
-
-// recorder is a Handler that records calls and answers with answer.
-type recorder struct {
-	mu     sync.Mutex
-	calls  []call
-	notify chan struct{}
-	answer func(ctx context.Context, c call) worker.Result
-}
-
-func newRecorder(answer func(ctx context.Context, c call) worker.Result) *recorder {
-	return &recorder{notify: make(chan struct{}, 1000), answer: answer}
-}
-
-func (r *recorder) handle(ctx context.Context, job types.Job, d worker.Delivery) worker.Result {
-	c := call{job: job, d: d, at: time.Now()}
-	r.mu.Lock()
-	r.calls = append(r.calls, c)
-	r.mu.Unlock()
-	r.notify <- struct{}{}
-	return r.answer(ctx, c)
-}
-
-func (r *recorder) seen() []call {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]call(nil), r.calls...)
-}
-
-// wait waits for the nth call (counting from 1) within timeout.
-func (r *recorder) wait(t testing.TB, n int, timeout time.Duration) []call {
-	t.Helper()
-	deadline := time.After(timeout)
-	for len(r.seen()) < n {
-		select {
-		case <-r.notify:
-		case <-deadline:
-			t.Fatalf("handler called %d times, want %d within %s", len(r.seen()), n, timeout)
-		}
-	}
-	return r.seen()
-}
-
-func answer(o worker.Outcome) func(context.Context, call) worker.Result {
-	return func(context.Context, call) worker.Result { return worker.Result{Outcome: o} }
-}
-
-// consume runs c with h until the test ends, then drains it.
-func consume(t testing.TB, c worker.Consumer, h worker.Handler) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, h) }()
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer dcancel()
-		_ = c.Drain(dctx)
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("Run: %v", err)
-		}
-	})
-}
-
-// jobN is a distinct job for n.
-func jobN(n int) types.Job {
-	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Hour)
-	return types.Job{ID: fmt.Sprintf("8e0b8d9c-6b0b-5b0e-9b8a-%012d", n), Start: start, Stop: start.Add(time.Hour)}
-}
-
 // streamMsgs is how many messages the named stream holds.
 func streamMsgs(t testing.TB, j *JetStream, name string) uint64 {
 	t.Helper()
@@ -194,18 +109,6 @@ func streamMsgs(t testing.TB, j *JetStream, name string) uint64 {
 	info, err := s.Info(ctx)
 	require.NoError(t, err)
 	return info.State.Msgs
-}
-
-// eventually waits for cond within timeout.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestJetStreamSettledOnceDone(t *testing.T) {
@@ -366,12 +269,8 @@ func TestJetStreamDrain(t *testing.T) {
 		s := startNATS(t)
 		j := newJS(t, s.jsOptions(t))
 		require.NoError(t, j.Drain(context.Background()))
-		require.NoError(t, j.Run(context.Background(), answer2(worker.Done)))
+		require.NoError(t, j.Run(context.Background(), handlerOf(worker.Done)))
 	})
-}
-
-func answer2(o worker.Outcome) worker.Handler {
-	return func(context.Context, types.Job, worker.Delivery) worker.Result { return worker.Result{Outcome: o} }
 }
 
 func TestJetStreamDuplicateEnqueue(t *testing.T) {
