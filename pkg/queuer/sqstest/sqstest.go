@@ -6,7 +6,6 @@
 package sqstest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/testproc"
 )
 
 const (
@@ -33,8 +33,6 @@ const (
 	installEnv = "LOCAL_AWS_SQS"
 	// startTimeout bounds how long the server may take to answer.
 	startTimeout = 10 * time.Second
-	// pollInterval is how often a starting server is probed.
-	pollInterval = 20 * time.Millisecond
 	// Region is the region the clients sign for.
 	Region = "us-east-1"
 	// AccessKey and SecretKey are the keys the clients sign with; the
@@ -55,15 +53,7 @@ type Server struct {
 	port                  int
 
 	mu   sync.Mutex
-	proc *process
-}
-
-// process is one run of the server.
-type process struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
+	proc *testproc.Process
 }
 
 // Start starts a server on a free loopback port, waits until it answers
@@ -164,22 +154,11 @@ func (s *Server) start() error {
 	if s.proc != nil {
 		return errors.New("server already running")
 	}
-	p := &process{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(s.node, s.script, strconv.Itoa(s.port))
-	p.cmd.Env = append(os.Environ(), "NODE_PATH="+s.modules)
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s %s: %w", s.node, s.script, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	if err := waitReady(s.Endpoint, p); err != nil {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("local-aws-sqs on port %d: %w; output:\n%s", s.port, err, p.out.String())
+	cmd := exec.Command(s.node, s.script, strconv.Itoa(s.port))
+	cmd.Env = append(os.Environ(), "NODE_PATH="+s.modules)
+	p, err := testproc.Start(cmd, s.Endpoint+"/", startTimeout)
+	if err != nil {
+		return fmt.Errorf("local-aws-sqs on port %d: %w", s.port, err)
 	}
 	s.proc = p
 	return nil
@@ -190,45 +169,17 @@ func (s *Server) stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.proc
+	s.proc = nil
 	if p == nil {
 		return nil
 	}
-	s.proc = nil
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("kill server: %w", err)
-	}
-	<-p.done
-	return nil
-}
-
-// waitReady polls the endpoint until any HTTP answer arrives, the process
-// exits or startTimeout passes.
-func waitReady(endpoint string, p *process) error {
-	transport := &http.Transport{DisableKeepAlives: true}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: time.Second}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := client.Get(endpoint + "/")
-		if err == nil {
-			_ = resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("exited before answering: %v", p.err)
-		case <-time.After(pollInterval):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within %s: %w", startTimeout, err)
-		}
-	}
+	return p.Kill()
 }
 
 // find locates node, the launcher script in tools/sqsserver and the
 // installed package: $LOCAL_AWS_SQS, else <module root>/.cache/sqsserver.
 func find() (node, script, modules string, err error) {
-	root, err := moduleRoot()
+	root, err := testproc.ModuleRoot()
 	if err != nil {
 		return "", "", "", err
 	}
@@ -248,54 +199,15 @@ func find() (node, script, modules string, err error) {
 	return node, script, modules, nil
 }
 
-// moduleRoot walks up from the working directory, which `go test` sets to
-// the package folder, to the folder holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("getwd: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // freePort returns a loopback port that was free a moment ago.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testproc.FreeAddr()
 	if err != nil {
-		return 0, fmt.Errorf("listen: %w", err)
+		return 0, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("close listener: %w", err)
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, err
 	}
-	return port, nil
-}
-
-// syncBuffer collects the server's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what was written so far.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return strconv.Atoi(port)
 }
