@@ -74,6 +74,10 @@ bench: build
 	/usr/bin/time -f 'convert to stdout: %e s wall, %M KB peak RSS' ./$(BIN) convert $(CACHE)/bench/digest-$(BENCH_LINES).log > /dev/null
 	@ls -l $(CACHE)/bench/digest-$(BENCH_LINES).log $(CACHE)/bench/graph.dot
 
+## bench-queue: jobs per second through JetStream (embedded) and SQS (local-aws-sqs) with 1, 2 and 4 consumers.
+bench-queue: sqs-server
+	$(GO) test -run '^$$' -bench 'JetStream|SQS' -benchmem -benchtime $${BENCH_JOBS:-2000}x ./pkg/queuer/
+
 ## fuzz: a short run of each fuzz target.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGraph -fuzztime 30s ./pkg/grapher/
