@@ -343,10 +343,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// encodeJob is the message body of a job: types.Job as JSON, times in UTC,
-// RFC 3339, as the HTTP queuer sends it.
+// encodeJob is the message body of a job: types.Job as JSON, every field
+// kept, times in UTC, RFC 3339, as the HTTP queuer sends it.
 func encodeJob(job types.Job) ([]byte, error) {
-	b, err := json.Marshal(types.Job{ID: job.ID, Start: job.Start.UTC(), Stop: job.Stop.UTC()})
+	job.Start, job.Stop = job.Start.UTC(), job.Stop.UTC()
+	b, err := json.Marshal(job)
 	if err != nil {
 		return nil, fmt.Errorf("queue job %s: encode: %w", job.ID, err)
 	}

@@ -187,11 +187,14 @@ func NewJetStream(ctx context.Context, o JetStreamOptions) (*JetStream, error) {
 		nc.Close()
 		return nil, err
 	}
+	// The consumer's own settings count, which an operator may have chosen
+	// differently from ours when creating it.
+	cc := j.cons.CachedInfo().Config
 	j.loop = newLoop(loopConfig{
 		engine:        "jetstream",
 		workers:       o.Workers,
-		maxAttempts:   o.MaxDeliver,
-		keepAlive:     o.AckWait / 3,
+		maxAttempts:   max(cc.MaxDeliver, 0),
+		keepAlive:     max(cc.AckWait/3, time.Millisecond),
 		retryDelay:    o.RetryDelay,
 		maxRetryDelay: o.MaxRetryDelay,
 		log:           log,

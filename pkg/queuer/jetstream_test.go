@@ -163,7 +163,9 @@ func TestJetStreamRetryThenDeadLetter(t *testing.T) {
 	eventually(t, 5*time.Second, "the job reaches the dead-letter stream", func() bool {
 		return streamMsgs(t, j, DefaultJetStreamDeadLetterStream) == 1
 	})
-	require.EqualValues(t, 0, streamMsgs(t, j, DefaultJetStreamStream))
+	eventually(t, 5*time.Second, "the job leaves the work stream", func() bool {
+		return streamMsgs(t, j, DefaultJetStreamStream) == 0
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	dead, err := j.dead.GetLastMsgForSubject(ctx, DefaultJetStreamDeadLetterSubject)
@@ -352,9 +354,18 @@ func TestJetStreamEngineRestartLosesNoJob(t *testing.T) {
 		}
 		return len(seen) == jobs
 	})
-	eventually(t, 10*time.Second, "the stream is empty", func() bool {
-		return streamMsgs(t, j, DefaultJetStreamStream) == 0
-	})
+	deadline := time.Now().Add(10 * time.Second)
+	for streamMsgs(t, j, DefaultJetStreamStream) != 0 {
+		if time.Now().After(deadline) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ci, err := j.cons.Info(ctx)
+			require.NoError(t, err)
+			t.Fatalf("the work stream still holds %d jobs; dead letters %d; consumer %+v",
+				streamMsgs(t, j, DefaultJetStreamStream), streamMsgs(t, j, DefaultJetStreamDeadLetterStream), *ci)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	require.NoError(t, j.Ping(context.Background()))
 }
 
@@ -380,17 +391,27 @@ func TestJetStreamKeepsExistingSettings(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: "OPS_JOBS", Subjects: []string{"ops.jobs"}, Retention: jetstream.WorkQueuePolicy,
 		Storage: jetstream.MemoryStorage,
 	})
 	require.NoError(t, err)
+	_, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: "ops-workers", AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 7, AckWait: time.Minute,
+	})
+	require.NoError(t, err)
 	o := s.jsOptions(t)
-	o.Stream, o.Subject = "OPS_JOBS", "ops.jobs"
+	o.Stream, o.Subject, o.Consumer = "OPS_JOBS", "ops.jobs", "ops-workers"
 	j := newJS(t, o)
 	info, err := j.work.Info(ctx)
 	require.NoError(t, err)
 	require.Equal(t, jetstream.MemoryStorage, info.Config.Storage, "an operator's stream is used as it is")
 	require.NoError(t, j.Queue(ctx, testJob()))
 	require.EqualValues(t, 1, streamMsgs(t, j, "OPS_JOBS"))
+
+	// The operator's consumer, with its own MaxDeliver, sets the last attempt.
+	rec := newRecorder(answer(worker.Done))
+	consume(t, j, rec.handle)
+	calls := rec.wait(t, 1, 5*time.Second)
+	require.Equal(t, worker.Delivery{Attempt: 1, MaxAttempts: 7}, calls[0].d)
 }
