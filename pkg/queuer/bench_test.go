@@ -99,7 +99,7 @@ func BenchmarkSQS(b *testing.B) {
 	srv := sqstest.Start(b)
 	for _, n := range benchConsumers {
 		b.Run(fmt.Sprintf("consumers=%d", n), func(b *testing.B) {
-			qs := newSQSQueues(b, srv, 30*time.Second, false)
+			qs := newSQSQueues(b, srv, 30*time.Second, false, 3)
 			o := qs.options(b)
 			o.Logger = slog.New(slog.DiscardHandler)
 			producer := newSQS(b, o)

@@ -82,18 +82,26 @@ type loopConfig struct {
 
 // loop runs deliveries from a source through a worker.Handler. It
 // implements the Run and Drain halves of worker.Consumer.
+//
+// A drain stops the loop from starting another receive but does not cut
+// off the one under way: a receive abandoned mid-poll may still be handed
+// messages by the engine, which would then stay hidden from every worker
+// until their ack wait or visibility timeout, the very delay a drain is to
+// avoid. Whatever that last receive brings is released at once.
 type loop struct {
 	cfg loopConfig
 	src source
 
-	drainOnce sync.Once
-	draining  chan struct{}
+	draining chan struct{} // closed by the first drain
 
 	mu       sync.Mutex
 	started  bool
-	stopped  chan struct{} // closed when run's receive loop has ended
-	cancel   context.CancelFunc
-	inFlight sync.WaitGroup
+	drained  bool
+	running  int           // handlers running
+	idle     chan struct{} // closed once drained and no handler runs
+	idleOnce sync.Once
+	cancel   context.CancelFunc // cancels the handlers' contexts
+	inFlight sync.WaitGroup     // run's handlers; only run waits on it
 }
 
 func newLoop(cfg loopConfig, src source) *loop {
@@ -109,7 +117,7 @@ func newLoop(cfg loopConfig, src source) *loop {
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
-	return &loop{cfg: cfg, src: src, draining: make(chan struct{}), stopped: make(chan struct{})}
+	return &loop{cfg: cfg, src: src, draining: make(chan struct{}), idle: make(chan struct{})}
 }
 
 // run implements worker.Consumer.Run.
@@ -124,34 +132,18 @@ func (l *loop) run(ctx context.Context, h worker.Handler) error {
 	l.started = true
 	l.cancel = cancel
 	l.mu.Unlock()
-	defer close(l.stopped)
-	select {
-	case <-l.draining:
-		return nil
-	default:
-	}
-
-	pollCtx, stopPolling := context.WithCancel(ctx)
-	defer stopPolling()
-	go func() {
-		select {
-		case <-l.draining:
-			stopPolling()
-		case <-pollCtx.Done():
-		}
-	}()
 
 	slots := make(chan struct{}, l.cfg.workers)
 	backoff := minReceiveBackoff
-	for pollCtx.Err() == nil {
-		free := l.reserve(pollCtx, slots)
+	for ctx.Err() == nil && !l.isDraining() {
+		free := l.reserve(ctx, slots)
 		if free == 0 {
 			break
 		}
 		taken := 0
-		err := l.src.receive(pollCtx, free, func(m message) {
-			if taken == free || pollCtx.Err() != nil {
-				// The engine sent more than asked, or it arrived as the
+		err := l.src.receive(ctx, free, func(m message) {
+			if taken == free || !l.begin() {
+				// The engine sent more than asked, or it arrived once the
 				// drain began: hand it back for another worker.
 				sctx, cancel := settleContext(ctx)
 				defer cancel()
@@ -159,15 +151,14 @@ func (l *loop) run(ctx context.Context, h worker.Handler) error {
 				return
 			}
 			taken++
-			l.inFlight.Add(1)
 			go l.handle(handlerCtx, h, m, slots)
 		})
 		for range free - taken {
 			<-slots
 		}
-		if err != nil && pollCtx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !l.isDraining() {
 			l.cfg.log.Warn("queue_receive_failed", "engine", l.cfg.engine, "error", err.Error(), "retry_in", backoff.String())
-			if !sleep(pollCtx, backoff) {
+			if !l.pause(ctx, backoff) {
 				break
 			}
 			backoff = min(2*backoff, maxReceiveBackoff)
@@ -176,20 +167,68 @@ func (l *loop) run(ctx context.Context, h worker.Handler) error {
 		backoff = minReceiveBackoff
 	}
 	l.inFlight.Wait()
+	if l.isDraining() {
+		return nil
+	}
+	return fmt.Errorf("%s consumer: %w", l.cfg.engine, ctx.Err())
+}
+
+// begin counts a handler about to start; false once a drain has begun.
+// Only run's goroutine calls it, so inFlight is never added to while run
+// waits on it.
+func (l *loop) begin() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.drained {
+		return false
+	}
+	l.running++
+	l.inFlight.Add(1)
+	return true
+}
+
+// end counts a handler that has returned and settled its delivery.
+func (l *loop) end() {
+	l.mu.Lock()
+	l.running--
+	if l.drained && l.running == 0 {
+		l.idleOnce.Do(func() { close(l.idle) })
+	}
+	l.mu.Unlock()
+	l.inFlight.Done()
+}
+
+func (l *loop) isDraining() bool {
 	select {
 	case <-l.draining:
-		return nil
+		return true
 	default:
-		return fmt.Errorf("%s consumer: %w", l.cfg.engine, ctx.Err())
+		return false
 	}
 }
 
+// pause waits for d, unless ctx ends or a drain begins first; it reports
+// whether d passed.
+func (l *loop) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-l.draining:
+	}
+	return false
+}
+
 // reserve waits for at least one free slot and takes every other one free,
-// returning how many it took; zero when ctx ended first.
+// returning how many it took; zero when ctx ended or a drain began first.
 func (l *loop) reserve(ctx context.Context, slots chan struct{}) int {
 	select {
 	case slots <- struct{}{}:
 	case <-ctx.Done():
+		return 0
+	case <-l.draining:
 		return 0
 	}
 	free := 1
@@ -204,24 +243,29 @@ func (l *loop) reserve(ctx context.Context, slots chan struct{}) int {
 	return free
 }
 
-// drain implements worker.Consumer.Drain.
+// drain implements worker.Consumer.Drain: it returns once no handler runs.
 func (l *loop) drain(ctx context.Context) error {
-	l.drainOnce.Do(func() { close(l.draining) })
 	l.mu.Lock()
-	started, cancel := l.started, l.cancel
-	l.mu.Unlock()
-	if !started {
-		return nil
+	if !l.drained {
+		l.drained = true
+		close(l.draining)
+		if l.running == 0 {
+			l.idleOnce.Do(func() { close(l.idle) })
+		}
 	}
+	cancel := l.cancel
+	l.mu.Unlock()
 	select {
-	case <-l.stopped:
+	case <-l.idle:
 		return nil
 	case <-ctx.Done():
 	}
 	// Past the deadline: cancel the running handlers; each clears its mark
 	// and returns Retry, and is released at once.
-	cancel()
-	<-l.stopped
+	if cancel != nil {
+		cancel()
+	}
+	<-l.idle
 	return fmt.Errorf("%s consumer drain: %w", l.cfg.engine, ctx.Err())
 }
 
@@ -230,7 +274,7 @@ func (l *loop) drain(ctx context.Context) error {
 func (l *loop) handle(ctx context.Context, h worker.Handler, m message, slots chan struct{}) {
 	defer func() {
 		<-slots
-		l.inFlight.Done()
+		l.end()
 	}()
 	var job types.Job
 	if err := json.Unmarshal(m.body(), &job); err != nil {

@@ -465,7 +465,7 @@ func (j *JetStream) deadLetter(msg *nats.Msg) {
 		return
 	}
 	if err == nil {
-		reason := "delivered " + strconv.FormatUint(adv.Deliveries, 10) + " times without success"
+		reason := "no success in " + strconv.FormatUint(adv.Deliveries, 10) + " deliveries (MaxDeliver)"
 		err = j.publishDeadLetter(ctx, raw.Data, adv.StreamSeq, reason)
 	}
 	if err == nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,168 +112,71 @@ func streamMsgs(t testing.TB, j *JetStream, name string) uint64 {
 	return info.State.Msgs
 }
 
-func TestJetStreamSettledOnceDone(t *testing.T) {
+// jsQueues numbers the streams of one server's tests.
+var jsQueues atomic.Int64
+
+func TestJetStreamConsumer(t *testing.T) {
 	t.Parallel()
-	for _, outcome := range []worker.Outcome{worker.Done, worker.Permanent} {
-		t.Run(outcome.String(), func(t *testing.T) {
-			t.Parallel()
-			s := startNATS(t)
+	s := startNATS(t)
+	runConsumerSuite(t, engineHarness{
+		window:     time.Second,
+		retryDelay: 200 * time.Millisecond,
+		maxDeliver: 3,
+		open: func(t *testing.T, window time.Duration) engineQueue {
+			n := strconv.FormatInt(jsQueues.Add(1), 10)
 			o := s.jsOptions(t)
-			o.AckWait = 300 * time.Millisecond
-			j := newJS(t, o)
-			require.NoError(t, j.Queue(context.Background(), testJob()))
-			require.EqualValues(t, 1, streamMsgs(t, j, DefaultJetStreamStream))
-
-			rec := newRecorder(answer(outcome))
-			consume(t, j, rec.handle)
-			calls := rec.wait(t, 1, 5*time.Second)
-			require.Equal(t, testJob().ID, calls[0].job.ID)
-			require.True(t, testJob().Start.Equal(calls[0].job.Start))
-			require.True(t, testJob().Stop.Equal(calls[0].job.Stop))
-			require.Equal(t, worker.Delivery{Attempt: 1, MaxAttempts: 3}, calls[0].d)
-
-			eventually(t, 5*time.Second, "the job leaves the stream", func() bool {
-				return streamMsgs(t, j, DefaultJetStreamStream) == 0
-			})
-			// Several ack waits later it has not come again.
-			time.Sleep(4 * o.AckWait)
-			require.Len(t, rec.seen(), 1)
-			require.EqualValues(t, 0, streamMsgs(t, j, DefaultJetStreamDeadLetterStream))
-		})
-	}
+			o.AckWait = window
+			o.MaxDeliver = 3
+			o.RetryDelay = 200 * time.Millisecond
+			o.Stream, o.Subject, o.Consumer = "JOBS_"+n, "jobs."+n, "workers"
+			o.DeadLetterStream, o.DeadLetterSubject = "DEAD_"+n, "dead."+n
+			first := newJS(t, o)
+			return engineQueue{
+				connect: func(t *testing.T) engine { return newJS(t, o) },
+				pending: func(t *testing.T) int { return int(streamMsgs(t, first, o.Stream)) },
+				dead:    func(t *testing.T) int { return int(streamMsgs(t, first, o.DeadLetterStream)) },
+				sendRaw: func(t *testing.T, body string) {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_, err := first.js.Publish(ctx, o.Subject, []byte(body))
+					require.NoError(t, err)
+				},
+			}
+		},
+	})
 }
 
-func TestJetStreamRetryThenDeadLetter(t *testing.T) {
+func TestJetStreamDeadLetterSaysWhereFrom(t *testing.T) {
 	t.Parallel()
 	s := startNATS(t)
 	o := s.jsOptions(t)
-	o.RetryDelay = 200 * time.Millisecond
+	o.MaxDeliver = 1
 	j := newJS(t, o)
 	rec := newRecorder(answer(worker.Retry))
 	consume(t, j, rec.handle)
 	require.NoError(t, j.Queue(context.Background(), testJob()))
-
-	calls := rec.wait(t, 3, 10*time.Second)
-	for i, c := range calls {
-		require.Equal(t, worker.Delivery{Attempt: i + 1, MaxAttempts: 3}, c.d)
-	}
-	// The waits double: 200ms after the first try, 400ms after the second.
-	require.GreaterOrEqual(t, calls[1].at.Sub(calls[0].at), 200*time.Millisecond)
-	require.GreaterOrEqual(t, calls[2].at.Sub(calls[1].at), 400*time.Millisecond)
-
-	eventually(t, 5*time.Second, "the job reaches the dead-letter stream", func() bool {
-		return streamMsgs(t, j, DefaultJetStreamDeadLetterStream) == 1
-	})
-	eventually(t, 5*time.Second, "the job leaves the work stream", func() bool {
-		return streamMsgs(t, j, DefaultJetStreamStream) == 0
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	dead, err := j.dead.GetLastMsgForSubject(ctx, DefaultJetStreamDeadLetterSubject)
+	_, err := j.js.Publish(ctx, DefaultJetStreamSubject, []byte("not json"))
 	require.NoError(t, err)
-	back, err := encodeJob(testJob())
+	eventually(t, 5*time.Second, "both reach the dead-letter stream", func() bool {
+		return streamMsgs(t, j, DefaultJetStreamDeadLetterStream) == 2
+	})
+	require.Len(t, rec.seen(), 1)
+	require.True(t, rec.seen()[0].d.Last())
+
+	reasons := map[string]string{}
+	for seq := uint64(1); seq <= 2; seq++ {
+		dead, err := j.dead.GetMsg(ctx, seq)
+		require.NoError(t, err)
+		require.Equal(t, DefaultJetStreamStream, dead.Header.Get(headerDeadStream))
+		require.NotEmpty(t, dead.Header.Get(headerDeadSequence))
+		reasons[string(dead.Data)] = dead.Header.Get(headerDeadReason)
+	}
+	body, err := encodeJob(testJob())
 	require.NoError(t, err)
-	require.JSONEq(t, string(back), string(dead.Data))
-	require.Equal(t, DefaultJetStreamStream, dead.Header.Get(headerDeadStream))
-	require.Equal(t, "delivered 3 times without success", dead.Header.Get(headerDeadReason))
-
-	time.Sleep(3 * o.AckWait)
-	require.Len(t, rec.seen(), 3, "a dead-lettered job is not delivered again")
-}
-
-func TestJetStreamBusyComesBackAfterRetryAfter(t *testing.T) {
-	t.Parallel()
-	s := startNATS(t)
-	j := newJS(t, s.jsOptions(t))
-	rec := newRecorder(func(_ context.Context, c call) worker.Result {
-		if c.d.Attempt == 1 {
-			return worker.Result{Outcome: worker.Busy, RetryAfter: 500 * time.Millisecond}
-		}
-		return worker.Result{Outcome: worker.Done}
-	})
-	consume(t, j, rec.handle)
-	require.NoError(t, j.Queue(context.Background(), testJob()))
-	calls := rec.wait(t, 2, 5*time.Second)
-	require.GreaterOrEqual(t, calls[1].at.Sub(calls[0].at), 500*time.Millisecond)
-	eventually(t, 5*time.Second, "the job leaves the stream", func() bool {
-		return streamMsgs(t, j, DefaultJetStreamStream) == 0
-	})
-}
-
-func TestJetStreamLongJobKeptAlive(t *testing.T) {
-	t.Parallel()
-	s := startNATS(t)
-	o := s.jsOptions(t)
-	o.AckWait = 600 * time.Millisecond
-	j := newJS(t, o)
-	rec := newRecorder(func(ctx context.Context, _ call) worker.Result {
-		sleep(ctx, 5*o.AckWait)
-		return worker.Result{Outcome: worker.Done}
-	})
-	consume(t, j, rec.handle)
-	require.NoError(t, j.Queue(context.Background(), testJob()))
-	rec.wait(t, 1, 5*time.Second)
-	eventually(t, 10*time.Second, "the job leaves the stream", func() bool {
-		return streamMsgs(t, j, DefaultJetStreamStream) == 0
-	})
-	time.Sleep(2 * o.AckWait)
-	require.Len(t, rec.seen(), 1, "a job kept alive is not redelivered under its worker")
-}
-
-func TestJetStreamDrain(t *testing.T) {
-	t.Parallel()
-	t.Run("running jobs finish within the deadline", func(t *testing.T) {
-		t.Parallel()
-		s := startNATS(t)
-		j := newJS(t, s.jsOptions(t))
-		rec := newRecorder(func(ctx context.Context, _ call) worker.Result {
-			sleep(ctx, 300*time.Millisecond)
-			return worker.Result{Outcome: worker.Done}
-		})
-		done := make(chan error, 1)
-		go func() { done <- j.Run(context.Background(), rec.handle) }()
-		require.NoError(t, j.Queue(context.Background(), testJob()))
-		rec.wait(t, 1, 5*time.Second)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		require.NoError(t, j.Drain(ctx))
-		require.NoError(t, <-done)
-		require.EqualValues(t, 0, streamMsgs(t, j, DefaultJetStreamStream))
-	})
-	t.Run("a job cut off is released at once", func(t *testing.T) {
-		t.Parallel()
-		s := startNATS(t)
-		o := s.jsOptions(t)
-		o.AckWait = 30 * time.Second // redelivery must not wait for it
-		first := newJS(t, o)
-		blocked := newRecorder(func(ctx context.Context, _ call) worker.Result {
-			<-ctx.Done()
-			return worker.Result{Outcome: worker.Retry, Err: ctx.Err()}
-		})
-		done := make(chan error, 1)
-		go func() { done <- first.Run(context.Background(), blocked.handle) }()
-		require.NoError(t, first.Queue(context.Background(), testJob()))
-		blocked.wait(t, 1, 5*time.Second)
-
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		require.ErrorIs(t, first.Drain(ctx), context.DeadlineExceeded)
-		require.NoError(t, <-done)
-
-		second := newJS(t, o)
-		rec := newRecorder(answer(worker.Done))
-		consume(t, second, rec.handle)
-		calls := rec.wait(t, 1, 5*time.Second)
-		require.Equal(t, 2, calls[0].d.Attempt)
-		require.Less(t, calls[0].at.Sub(blocked.seen()[0].at), o.AckWait)
-	})
-	t.Run("before Run", func(t *testing.T) {
-		t.Parallel()
-		s := startNATS(t)
-		j := newJS(t, s.jsOptions(t))
-		require.NoError(t, j.Drain(context.Background()))
-		require.NoError(t, j.Run(context.Background(), handlerOf(worker.Done)))
-	})
+	require.Equal(t, "no success in 1 deliveries (MaxDeliver)", reasons[string(body)])
+	require.Contains(t, reasons["not json"], "message body is not a job")
 }
 
 func TestJetStreamDuplicateEnqueue(t *testing.T) {
@@ -294,25 +198,6 @@ func TestJetStreamDuplicateEnqueue(t *testing.T) {
 	require.NoError(t, j.Queue(context.Background(), testJob()))
 	rec.wait(t, 2, 5*time.Second)
 	require.Equal(t, 1, rec.seen()[1].d.Attempt)
-}
-
-func TestJetStreamUnreadableBodyDeadLettered(t *testing.T) {
-	t.Parallel()
-	s := startNATS(t)
-	j := newJS(t, s.jsOptions(t))
-	rec := newRecorder(answer(worker.Done))
-	consume(t, j, rec.handle)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := j.js.Publish(ctx, DefaultJetStreamSubject, []byte("not json"))
-	require.NoError(t, err)
-	eventually(t, 5*time.Second, "the body reaches the dead-letter stream", func() bool {
-		return streamMsgs(t, j, DefaultJetStreamDeadLetterStream) == 1
-	})
-	eventually(t, 5*time.Second, "the body leaves the work stream", func() bool {
-		return streamMsgs(t, j, DefaultJetStreamStream) == 0
-	})
-	require.Empty(t, rec.seen())
 }
 
 func TestJetStreamEngineRestartLosesNoJob(t *testing.T) {

@@ -35,11 +35,11 @@ type sqsQueues struct {
 }
 
 // newSQSQueues creates a queue (FIFO when fifo) with the visibility timeout
-// and a redrive policy of maxReceiveCount 3 to a fresh dead-letter queue.
+// and a redrive policy of maxReceive to a fresh dead-letter queue.
 // The visibility timeout must outlast the consumer's 1s long poll:
 // local-aws-sqs answers a long poll only when it ends (unless it fills the
 // batch), and would hand out a message again within the same poll.
-func newSQSQueues(t testing.TB, srv *sqstest.Server, visibility time.Duration, fifo bool) sqsQueues {
+func newSQSQueues(t testing.TB, srv *sqstest.Server, visibility time.Duration, fifo bool, maxReceive int) sqsQueues {
 	t.Helper()
 	name := "grapherd-jobs-" + strconv.FormatInt(queueSeq.Add(1), 10)
 	suffix := ""
@@ -49,11 +49,11 @@ func newSQSQueues(t testing.TB, srv *sqstest.Server, visibility time.Duration, f
 		attrs["FifoQueue"] = "true"
 	}
 	dlq := srv.CreateQueue(t, name+"-dead"+suffix, attrs)
-	policy, err := json.Marshal(map[string]string{"deadLetterTargetArn": srv.QueueARN(t, dlq), "maxReceiveCount": "3"})
+	policy, err := json.Marshal(map[string]string{"deadLetterTargetArn": srv.QueueARN(t, dlq), "maxReceiveCount": strconv.Itoa(maxReceive)})
 	require.NoError(t, err)
 	attrs["VisibilityTimeout"] = strconv.Itoa(int(visibility / time.Second))
 	attrs["RedrivePolicy"] = string(policy)
-	return sqsQueues{srv: srv, url: srv.CreateQueue(t, name+suffix, attrs), dlq: dlq, maxRecv: 3, visibilty: visibility}
+	return sqsQueues{srv: srv, url: srv.CreateQueue(t, name+suffix, attrs), dlq: dlq, maxRecv: maxReceive, visibilty: visibility}
 }
 
 // options are options for fast tests on qs.
@@ -108,142 +108,37 @@ func (qs sqsQueues) count(t testing.TB, url string) int {
 	return n
 }
 
-func TestSQSSettledOnceDone(t *testing.T) {
+func TestSQSConsumer(t *testing.T) {
 	t.Parallel()
 	srv := sqstest.Start(t)
-	for _, outcome := range []worker.Outcome{worker.Done, worker.Permanent} {
-		t.Run(outcome.String(), func(t *testing.T) {
-			t.Parallel()
-			qs := newSQSQueues(t, srv, 3*time.Second, false)
-			q := newSQS(t, qs.options(t))
-			require.NoError(t, q.Queue(context.Background(), testJob()))
-			require.Equal(t, 1, qs.count(t, qs.url))
-
-			rec := newRecorder(answer(outcome))
-			consume(t, q, rec.handle)
-			calls := rec.wait(t, 1, 10*time.Second)
-			require.Equal(t, testJob().ID, calls[0].job.ID)
-			require.True(t, testJob().Start.Equal(calls[0].job.Start))
-			require.True(t, testJob().Stop.Equal(calls[0].job.Stop))
-			require.Equal(t, worker.Delivery{Attempt: 1, MaxAttempts: 3}, calls[0].d)
-			eventually(t, 5*time.Second, "the job is deleted", func() bool { return qs.count(t, qs.url) == 0 })
-			time.Sleep(2 * qs.visibilty)
-			require.Len(t, rec.seen(), 1)
-			require.Equal(t, 0, qs.count(t, qs.dlq))
-		})
-	}
-}
-
-func TestSQSRetryThenRedrive(t *testing.T) {
-	t.Parallel()
-	srv := sqstest.Start(t)
-	qs := newSQSQueues(t, srv, 3*time.Second, false)
-	q := newSQS(t, qs.options(t))
-	rec := newRecorder(answer(worker.Retry))
-	consume(t, q, rec.handle)
-	require.NoError(t, q.Queue(context.Background(), testJob()))
-
-	// local-aws-sqs 2.0.2 counts a ChangeMessageVisibility as a receive
-	// (AWS does not), so a retried job's count rises by two per retry and
-	// the last delivery may come before the third; what must hold is that
-	// the count rises, the waits follow the backoff, the last delivery knows
-	// it is the last, and the redrive policy then takes the job.
-	eventually(t, 20*time.Second, "the last delivery", func() bool {
-		calls := rec.seen()
-		return len(calls) > 0 && calls[len(calls)-1].d.Last()
+	runConsumerSuite(t, engineHarness{
+		window:     3 * time.Second,
+		retryDelay: time.Second,
+		// local-aws-sqs 2.0.2 counts each ChangeMessageVisibility as a
+		// receive, so a job released once is at its third receive when it
+		// comes back; 5 leaves room for the suite's one release.
+		maxDeliver: 5,
+		open: func(t *testing.T, window time.Duration) engineQueue {
+			qs := newSQSQueues(t, srv, window, false, 5)
+			return engineQueue{
+				connect: func(t *testing.T) engine { return newSQS(t, qs.options(t)) },
+				pending: func(t *testing.T) int { return qs.count(t, qs.url) },
+				dead:    func(t *testing.T) int { return qs.count(t, qs.dlq) },
+				sendRaw: func(t *testing.T, body string) {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_, err := srv.Client(t).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(qs.url), MessageBody: aws.String(body)})
+					require.NoError(t, err)
+				},
+			}
+		},
 	})
-	calls := rec.seen()
-	require.GreaterOrEqual(t, len(calls), 2)
-	require.Equal(t, worker.Delivery{Attempt: 1, MaxAttempts: 3}, calls[0].d)
-	for i := 1; i < len(calls); i++ {
-		require.Greater(t, calls[i].d.Attempt, calls[i-1].d.Attempt)
-		// 1s after the first try, 2s after the second.
-		require.GreaterOrEqual(t, calls[i].at.Sub(calls[i-1].at), time.Duration(1<<(i-1))*time.Second)
-	}
-	eventually(t, 15*time.Second, "the redrive policy moves the job to the dead-letter queue", func() bool {
-		return qs.count(t, qs.dlq) == 1
-	})
-	require.Equal(t, 0, qs.count(t, qs.url))
-	require.Len(t, rec.seen(), len(calls), "a dead-lettered job is not delivered again")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := srv.Client(t).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(qs.dlq)})
-	require.NoError(t, err)
-	require.Len(t, out.Messages, 1)
-	want, err := encodeJob(testJob())
-	require.NoError(t, err)
-	require.JSONEq(t, string(want), aws.ToString(out.Messages[0].Body))
-}
-
-func TestSQSBusyComesBackAfterRetryAfter(t *testing.T) {
-	t.Parallel()
-	srv := sqstest.Start(t)
-	qs := newSQSQueues(t, srv, 30*time.Second, false)
-	q := newSQS(t, qs.options(t))
-	rec := newRecorder(func(_ context.Context, c call) worker.Result {
-		if c.d.Attempt == 1 {
-			return worker.Result{Outcome: worker.Busy, RetryAfter: time.Second}
-		}
-		return worker.Result{Outcome: worker.Done}
-	})
-	consume(t, q, rec.handle)
-	require.NoError(t, q.Queue(context.Background(), testJob()))
-	calls := rec.wait(t, 2, 10*time.Second)
-	gap := calls[1].at.Sub(calls[0].at)
-	require.GreaterOrEqual(t, gap, time.Second)
-	require.Less(t, gap, qs.visibilty, "Busy sets its own wait, not the queue's visibility timeout")
-	eventually(t, 5*time.Second, "the job is deleted", func() bool { return qs.count(t, qs.url) == 0 })
-}
-
-func TestSQSLongJobKeptAlive(t *testing.T) {
-	t.Parallel()
-	srv := sqstest.Start(t)
-	qs := newSQSQueues(t, srv, 3*time.Second, false)
-	q := newSQS(t, qs.options(t))
-	rec := newRecorder(func(ctx context.Context, _ call) worker.Result {
-		sleep(ctx, 3*qs.visibilty)
-		return worker.Result{Outcome: worker.Done}
-	})
-	consume(t, q, rec.handle)
-	require.NoError(t, q.Queue(context.Background(), testJob()))
-	rec.wait(t, 1, 10*time.Second)
-	eventually(t, 15*time.Second, "the job is deleted", func() bool { return qs.count(t, qs.url) == 0 })
-	require.Len(t, rec.seen(), 1, "a job kept alive is not redelivered under its worker")
-}
-
-func TestSQSDrainReleasesCutOffJobAtOnce(t *testing.T) {
-	t.Parallel()
-	srv := sqstest.Start(t)
-	qs := newSQSQueues(t, srv, 30*time.Second, false) // redelivery must not wait for it
-	first := newSQS(t, qs.options(t))
-	blocked := newRecorder(func(ctx context.Context, _ call) worker.Result {
-		<-ctx.Done()
-		return worker.Result{Outcome: worker.Retry, Err: ctx.Err()}
-	})
-	done := make(chan error, 1)
-	go func() { done <- first.Run(context.Background(), blocked.handle) }()
-	require.NoError(t, first.Queue(context.Background(), testJob()))
-	blocked.wait(t, 1, 10*time.Second)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	require.ErrorIs(t, first.Drain(ctx), context.DeadlineExceeded)
-	require.NoError(t, <-done)
-
-	second := newSQS(t, qs.options(t))
-	rec := newRecorder(answer(worker.Done))
-	consume(t, second, rec.handle)
-	calls := rec.wait(t, 1, 10*time.Second)
-	// At least the second receive: an aborted long poll may count one more.
-	require.GreaterOrEqual(t, calls[0].d.Attempt, 2)
-	require.Less(t, calls[0].at.Sub(blocked.seen()[0].at), qs.visibilty)
 }
 
 func TestSQSFIFODuplicateEnqueue(t *testing.T) {
 	t.Parallel()
 	srv := sqstest.Start(t)
-	qs := newSQSQueues(t, srv, 30*time.Second, true)
+	qs := newSQSQueues(t, srv, 30*time.Second, true, 3)
 	q := newSQS(t, qs.options(t))
 	for range 3 {
 		require.NoError(t, q.Queue(context.Background(), testJob()))
@@ -262,25 +157,10 @@ func TestSQSFIFODuplicateEnqueue(t *testing.T) {
 	require.Equal(t, map[string]int{testJob().ID: 1, jobN(2).ID: 1}, ids)
 }
 
-func TestSQSUnreadableBodyDeleted(t *testing.T) {
-	t.Parallel()
-	srv := sqstest.Start(t)
-	qs := newSQSQueues(t, srv, 3*time.Second, false)
-	q := newSQS(t, qs.options(t))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := srv.Client(t).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(qs.url), MessageBody: aws.String("not json")})
-	require.NoError(t, err)
-	rec := newRecorder(answer(worker.Done))
-	consume(t, q, rec.handle)
-	eventually(t, 10*time.Second, "the message is deleted", func() bool { return qs.count(t, qs.url) == 0 })
-	require.Empty(t, rec.seen())
-}
-
 func TestSQSEngineOutage(t *testing.T) {
 	t.Parallel()
 	srv := sqstest.Start(t)
-	qs := newSQSQueues(t, srv, 30*time.Second, false)
+	qs := newSQSQueues(t, srv, 30*time.Second, false, 3)
 	q := newSQS(t, qs.options(t))
 	rec := newRecorder(answer(worker.Done))
 	consume(t, q, rec.handle)
@@ -308,7 +188,7 @@ func TestSQSBadSettings(t *testing.T) {
 		require.ErrorIs(t, err, types.ErrInvalidInput, u)
 	}
 	srv := sqstest.Start(t)
-	qs := newSQSQueues(t, srv, 3*time.Second, false)
+	qs := newSQSQueues(t, srv, 3*time.Second, false, 3)
 	o := qs.options(t)
 	o.QueueURL = srv.Endpoint + "/123456789012/no-such-queue"
 	_, err := NewSQS(context.Background(), o)
