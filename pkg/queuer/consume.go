@@ -375,18 +375,6 @@ func settleContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 }
 
-// sleep waits for d or until ctx ends, reporting whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // encodeJob is the message body of a job: types.Job as JSON, every field
 // kept, times in UTC, RFC 3339, as the HTTP queuer sends it.
 func encodeJob(job types.Job) ([]byte, error) {

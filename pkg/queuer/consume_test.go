@@ -113,3 +113,11 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 func handlerOf(o worker.Outcome) worker.Handler {
 	return func(context.Context, types.Job, worker.Delivery) worker.Result { return worker.Result{Outcome: o} }
 }
+
+// sleep is a handler's work: it waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
