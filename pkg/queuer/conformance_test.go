@@ -176,7 +176,9 @@ func runConsumerSuite(t *testing.T, h engineHarness) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
+		began := time.Now()
 		require.ErrorIs(t, first.Drain(ctx), context.DeadlineExceeded)
+		require.Less(t, time.Since(began), 2*time.Second, "Drain is bounded by its deadline, not by the job")
 		require.NoError(t, <-done)
 
 		second := q.connect(t)

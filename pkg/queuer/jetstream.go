@@ -106,7 +106,9 @@ type JetStreamOptions struct {
 	RetryDelay time.Duration
 	// MaxRetryDelay caps RetryDelay's doubling.
 	MaxRetryDelay time.Duration
-	// PollWait is how long one pull waits for jobs; default 5s.
+	// PollWait is how long one pull waits for jobs; default 5s. A drain
+	// lets the pull under way end, so Run returns within PollWait after
+	// Drain: keep it below GRAPHERD_SHUTDOWN_TIMEOUT.
 	PollWait time.Duration
 	// PublishTimeout bounds one enqueue, including the server's
 	// acknowledgement; default 5s.
@@ -354,7 +356,9 @@ func (j *JetStream) Run(ctx context.Context, h worker.Handler) error {
 
 // Drain implements worker.Consumer: it stops pulling, lets running jobs
 // finish until ctx ends, then cancels them, and naks every job taken but not
-// finished so that another worker gets it at once.
+// finished so that another worker gets it at once. The pull under way is
+// let end (within PollWait), and what it brings is nak'd at once; Run
+// returns then.
 func (j *JetStream) Drain(ctx context.Context) error { return j.loop.drain(ctx) }
 
 // Ping reports whether the server is connected and answers, for /readyz.

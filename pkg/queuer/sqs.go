@@ -58,7 +58,10 @@ type SQSOptions struct {
 	// by extending it every third of it. Zero means the queue's own.
 	VisibilityTimeout time.Duration
 	// WaitTime is how long one receive waits for jobs (a long poll); at most
-	// and by default 20s.
+	// and by default 20s, in whole seconds. A drain lets the receive under
+	// way end (an abandoned long poll may still be handed messages, hidden
+	// then until their visibility timeout), so Run returns within WaitTime
+	// after Drain: keep it below GRAPHERD_SHUTDOWN_TIMEOUT.
 	WaitTime time.Duration
 	// RetryDelay is the wait before the next delivery of a job that failed
 	// with a retryable error, doubled for each further one up to
@@ -220,7 +223,9 @@ func (q *SQS) Run(ctx context.Context, h worker.Handler) error { return q.loop.r
 
 // Drain implements worker.Consumer: it stops receiving, lets running jobs
 // finish until ctx ends, then cancels them, and makes every job taken but
-// not finished visible at once for another worker.
+// not finished visible at once for another worker. The receive under way
+// is let end (within WaitTime), and what it brings is made visible at
+// once; Run returns then.
 func (q *SQS) Drain(ctx context.Context) error { return q.loop.drain(ctx) }
 
 // Ping reports whether the queue answers, for /readyz.
