@@ -26,6 +26,8 @@ type natsServer struct {
 	t    testing.TB
 	port int
 	dir  string
+	// user and password, when set, are required of every client.
+	user, password string
 	mu   sync.Mutex
 	srv  *server.Server
 }
@@ -34,11 +36,17 @@ type natsServer struct {
 // test ends.
 func startNATS(t testing.TB) *natsServer {
 	t.Helper()
+	return startNATSAs(t, "", "")
+}
+
+// startNATSAs is startNATS with a user and password required of clients.
+func startNATSAs(t testing.TB, user, password string) *natsServer {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
 	require.NoError(t, l.Close())
-	s := &natsServer{t: t, port: port, dir: t.TempDir()}
+	s := &natsServer{t: t, port: port, dir: t.TempDir(), user: user, password: password}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -55,6 +63,7 @@ func (s *natsServer) Start() {
 	srv, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: s.port, JetStream: true, StoreDir: s.dir,
 		NoLog: true, NoSigs: true, ServerName: "grapherd-test",
+		Username: s.user, Password: s.password,
 	})
 	require.NoError(s.t, err)
 	go srv.Start()
@@ -264,6 +273,26 @@ func TestJetStreamUnreachable(t *testing.T) {
 
 	_, err = NewJetStream(context.Background(), JetStreamOptions{})
 	require.ErrorIs(t, err, types.ErrInvalidInput)
+}
+
+func TestJetStreamCredentialsInURL(t *testing.T) {
+	t.Parallel()
+	s := startNATSAs(t, "grapherd", "s3cret-pass")
+	o := s.jsOptions(t)
+	o.URL = "nats://grapherd:s3cret-pass@127.0.0.1:" + strconv.Itoa(s.port)
+	j := newJS(t, o)
+	require.NoError(t, j.Queue(context.Background(), testJob()))
+	require.NoError(t, j.Ping(context.Background()))
+
+	o.URL = "nats://grapherd:wrong-pass@127.0.0.1:" + strconv.Itoa(s.port)
+	_, err := NewJetStream(context.Background(), o)
+	require.ErrorIs(t, err, types.ErrQueueUnavailable)
+	require.NotContains(t, err.Error(), "wrong-pass", "a password never reaches a message")
+	require.Contains(t, err.Error(), "grapherd:xxxxx@127.0.0.1")
+
+	o.URL = s.URL()
+	_, err = NewJetStream(context.Background(), o)
+	require.Error(t, err, "the server wants credentials")
 }
 
 func TestJetStreamKeepsExistingSettings(t *testing.T) {
