@@ -341,16 +341,20 @@ func (j *JetStream) Queue(ctx context.Context, job types.Job) error {
 }
 
 // Run implements worker.Consumer: it pulls up to Workers jobs at once and
-// runs them through h. It also copies each job that ran out of deliveries
-// into the dead-letter stream, one worker per job (a queue subscription to
-// the server's max-deliveries advisory).
+// runs them through h. A job whose last delivery fails is copied into the
+// dead-letter stream by its worker; one that ran out of deliveries without
+// its worker settling it (the worker died) is copied by one of the running
+// consumers, from the server's max-deliveries advisory (a queue
+// subscription, so one copy per job).
 func (j *JetStream) Run(ctx context.Context, h worker.Handler) error {
 	subject := advisoryMaxDeliveries + "." + j.opts.Stream + "." + j.opts.Consumer
 	sub, err := j.nc.QueueSubscribe(subject, deadLetterQueueGroup, j.deadLetter)
 	if err != nil {
 		return fmt.Errorf("jetstream: subscribe to %s: %w", subject, unavailable(err))
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	// Drained, not dropped: an advisory already handed to this consumer is
+	// still copied.
+	defer func() { _ = sub.Drain() }()
 	return j.loop.run(ctx, h)
 }
 
@@ -430,9 +434,24 @@ func (m *jetStreamMsg) release(_ context.Context, delay time.Duration) error {
 	return m.msg.NakWithDelay(delay)
 }
 
-// giveUp naks the last delivery: the server finds MaxDeliver reached,
-// announces it with the max-deliveries advisory, and deadLetter copies it.
-func (m *jetStreamMsg) giveUp(context.Context) error { return m.msg.Nak() }
+// giveUp copies the last delivery into the dead-letter stream and
+// terminates it, which removes it from the work-queue stream. Should the
+// copy fail, it naks instead: the server then finds MaxDeliver reached and
+// announces it with the max-deliveries advisory, from which deadLetter
+// copies it, as for a delivery whose worker died on its last try.
+func (m *jetStreamMsg) giveUp(ctx context.Context) error {
+	if err := m.j.publishDeadLetter(ctx, m.msg.Data(), m.meta.Sequence.Stream, deliveriesReason(m.meta.NumDelivered)); err != nil {
+		m.j.log.Warn("job_dead_letter_failed", "engine", "jetstream", "message", m.ref(), "error", err.Error())
+		return m.msg.Nak()
+	}
+	return m.msg.TermWithReason("dead-lettered")
+}
+
+// deliveriesReason is the Grapherd-Reason of a job that ran out of
+// deliveries.
+func deliveriesReason(n uint64) string {
+	return "no success in " + strconv.FormatUint(n, 10) + " deliveries (MaxDeliver)"
+}
 
 // reject copies the unreadable delivery into the dead-letter stream and
 // terminates it, which removes it from the work-queue stream.
@@ -469,8 +488,7 @@ func (j *JetStream) deadLetter(msg *nats.Msg) {
 		return
 	}
 	if err == nil {
-		reason := "no success in " + strconv.FormatUint(adv.Deliveries, 10) + " deliveries (MaxDeliver)"
-		err = j.publishDeadLetter(ctx, raw.Data, adv.StreamSeq, reason)
+		err = j.publishDeadLetter(ctx, raw.Data, adv.StreamSeq, deliveriesReason(adv.Deliveries))
 	}
 	if err == nil {
 		err = j.work.DeleteMsg(ctx, adv.StreamSeq)

@@ -184,8 +184,50 @@ func TestJetStreamDeadLetterSaysWhereFrom(t *testing.T) {
 	}
 	body, err := encodeJob(testJob())
 	require.NoError(t, err)
-	require.Equal(t, "no success in 1 deliveries (MaxDeliver)", reasons[string(body)])
+	require.Equal(t, deliveriesReason(1), reasons[string(body)])
 	require.Contains(t, reasons["not json"], "message body is not a job")
+}
+
+func TestJetStreamDeadLetterFromAdvisory(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	o := s.jsOptions(t)
+	o.MaxDeliver = 1
+	// A worker that dies on the last delivery never settles it; here its
+	// run is cut off, which naks it, as an expired ack wait would.
+	dying := newJS(t, o)
+	blocked := newRecorder(func(ctx context.Context, _ call) worker.Result {
+		<-ctx.Done()
+		return worker.Result{Outcome: worker.Retry, Err: ctx.Err()}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dying.Run(ctx, blocked.handle) }()
+	require.NoError(t, dying.Queue(context.Background(), testJob()))
+	blocked.wait(t, 1, 5*time.Second)
+
+	other := newJS(t, o)
+	rec := newRecorder(answer(worker.Done))
+	consume(t, other, rec.handle)
+	eventually(t, 5*time.Second, "the other worker listens for advisories", func() bool {
+		return other.nc.NumSubscriptions() > 0
+	})
+	require.NoError(t, other.nc.Flush())
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	eventually(t, 5*time.Second, "the other worker copies it from the advisory", func() bool {
+		return streamMsgs(t, other, DefaultJetStreamDeadLetterStream) == 1
+	})
+	eventually(t, 5*time.Second, "the job leaves the work stream", func() bool {
+		return streamMsgs(t, other, DefaultJetStreamStream) == 0
+	})
+	require.Empty(t, rec.seen(), "a job out of deliveries is not delivered again")
+	gctx, gcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer gcancel()
+	dead, err := other.dead.GetMsg(gctx, 1)
+	require.NoError(t, err)
+	require.Equal(t, deliveriesReason(1), dead.Header.Get(headerDeadReason))
 }
 
 func TestJetStreamDuplicateEnqueue(t *testing.T) {
