@@ -28,8 +28,8 @@ type natsServer struct {
 	dir  string
 	// user and password, when set, are required of every client.
 	user, password string
-	mu   sync.Mutex
-	srv  *server.Server
+	mu             sync.Mutex
+	srv            *server.Server
 }
 
 // startNATS starts a server on a free loopback port and stops it when the
