@@ -197,6 +197,23 @@ func runConsumerSuite(t *testing.T, h engineHarness) {
 		require.NoError(t, e.Run(context.Background(), handlerOf(worker.Done)))
 	})
 
+	t.Run("a panicking handler is retried, the process unharmed", func(t *testing.T) {
+		t.Parallel()
+		q := h.open(t, h.window)
+		e := q.connect(t)
+		rec := newRecorder(func(_ context.Context, c call) worker.Result {
+			if c.d.Attempt == 1 {
+				panic("module bug")
+			}
+			return worker.Result{Outcome: worker.Done}
+		})
+		consume(t, e, rec.handle)
+		require.NoError(t, e.Queue(context.Background(), testJob()))
+		calls := rec.wait(t, 2, 20*time.Second)
+		require.Greater(t, calls[1].d.Attempt, 1)
+		eventually(t, 5*time.Second, "the job leaves the queue", func() bool { return q.pending(t) == 0 })
+	})
+
 	t.Run("a body that is not a job never reaches the handler", func(t *testing.T) {
 		t.Parallel()
 		q := h.open(t, h.window)

@@ -293,7 +293,7 @@ func (l *loop) handle(ctx context.Context, h worker.Handler, m message, slots ch
 		defer close(kept)
 		l.keepAlive(keepCtx, m)
 	}()
-	r := h(ctx, job, d)
+	r := l.call(ctx, h, job, d)
 	stopKeeping()
 	<-kept
 
@@ -327,6 +327,19 @@ func (l *loop) handle(ctx context.Context, h worker.Handler, m message, slots ch
 			l.settle(m, "release", m.release(sctx, delay))
 		}
 	}
+}
+
+// call runs h, turning a panic into a retryable failure, so that one bad
+// run neither kills the process nor loses its delivery.
+func (l *loop) call(ctx context.Context, h worker.Handler, job types.Job, d worker.Delivery) (r worker.Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			err := fmt.Errorf("job handler panicked: %v", p)
+			l.cfg.log.Error("job_panicked", "engine", l.cfg.engine, "id", job.ID, "error", err.Error())
+			r = worker.Result{Outcome: worker.Retry, Err: err}
+		}
+	}()
+	return h(ctx, job, d)
 }
 
 // keepAlive tells the engine every keepAlive interval that m still runs,
