@@ -13,7 +13,7 @@ BENCH_LINES ?= 1000000
 export VERSITYGW
 export LOCAL_AWS_SQS
 
-.PHONY: all build run test vet versitygw sqs-server nodejs graphviz bench bench-queue fuzz load sample clean
+.PHONY: all build run test vet versitygw sqs-server nodejs graphviz bench bench-queue bench-queue-procs fuzz load sample clean
 
 all: build
 
@@ -77,6 +77,10 @@ bench: build
 ## bench-queue: jobs per second through JetStream (embedded) and SQS (local-aws-sqs) with 1, 2 and 4 consumers.
 bench-queue: sqs-server
 	$(GO) test -run '^$$' -bench 'JetStream|SQS' -benchmem -benchtime $${BENCH_JOBS:-2000}x ./pkg/queuer/
+
+## bench-queue-procs: jobs per second with one API and 1, 2 and 4 worker processes apart, on JetStream and SQS (loopback).
+bench-queue-procs: build sqs-server
+	$(GO) run ./tools/benchqueue -bin ./$(BIN) -flowlogs testdata/flowlogs -jobs $${QUEUE_JOBS:-100}
 
 ## fuzz: a short run of each fuzz target.
 fuzz:

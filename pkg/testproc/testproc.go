@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -59,6 +60,23 @@ func (p *Process) Kill() error {
 	<-p.done
 	return nil
 }
+
+// Stop asks the process to exit with SIGTERM and kills it if it has not
+// within grace; it returns once the process has exited.
+func (p *Process) Stop(grace time.Duration) error {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal %s: %w", filepath.Base(p.cmd.Path), err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(grace):
+		return p.Kill()
+	}
+}
+
+// Output returns what the process has written so far.
+func (p *Process) Output() string { return p.out.String() }
 
 // waitReady polls url until any HTTP answer arrives, the process exits or
 // timeout passes.
