@@ -13,7 +13,8 @@ BENCH_LINES ?= 1000000
 export VERSITYGW
 export LOCAL_AWS_SQS
 
-.PHONY: all build run test vet versitygw sqs-server nodejs graphviz bench bench-queue bench-queue-procs fuzz load sample clean
+.PHONY: all build run test vet versitygw graphviz bench fuzz load sample clean
+.PHONY: sqs-server nodejs bench-queue bench-queue-procs
 
 all: build
 
@@ -74,14 +75,6 @@ bench: build
 	/usr/bin/time -f 'convert to stdout: %e s wall, %M KB peak RSS' ./$(BIN) convert $(CACHE)/bench/digest-$(BENCH_LINES).log > /dev/null
 	@ls -l $(CACHE)/bench/digest-$(BENCH_LINES).log $(CACHE)/bench/graph.dot
 
-## bench-queue: jobs per second through JetStream (embedded) and SQS (local-aws-sqs) with 1, 2 and 4 consumers.
-bench-queue: sqs-server
-	$(GO) test -run '^$$' -bench 'JetStream|SQS' -benchmem -benchtime $${BENCH_JOBS:-2000}x ./pkg/queuer/
-
-## bench-queue-procs: jobs per second with one API and 1, 2 and 4 worker processes apart, on JetStream and SQS (loopback).
-bench-queue-procs: build sqs-server
-	$(GO) run ./tools/benchqueue -bin ./$(BIN) -flowlogs testdata/flowlogs -jobs $${QUEUE_JOBS:-100}
-
 ## fuzz: a short run of each fuzz target.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGraph -fuzztime 30s ./pkg/grapher/
@@ -95,6 +88,14 @@ load: build
 ## sample: regenerate the sample flow logs in testdata/flowlogs.
 sample:
 	$(GO) run ./tools/gensample -out testdata/flowlogs
+
+## bench-queue: jobs per second through JetStream (embedded) and SQS (local-aws-sqs) with 1, 2 and 4 consumers.
+bench-queue: sqs-server
+	$(GO) test -run '^$$' -bench 'JetStream|SQS' -benchmem -benchtime $${BENCH_JOBS:-2000}x ./pkg/queuer/
+
+## bench-queue-procs: jobs per second with one API and 1, 2 and 4 worker processes apart, on JetStream and SQS (loopback).
+bench-queue-procs: build sqs-server
+	$(GO) run ./tools/benchqueue -bin ./$(BIN) -flowlogs testdata/flowlogs -jobs $${QUEUE_JOBS:-100}
 
 clean:
 	rm -rf bin data

@@ -297,22 +297,22 @@ func Load(getenv func(string) string) (*Config, error) {
 	return &cfg, nil
 }
 
-// S3Endpoint returns the endpoint URL to use for S3: AWS_ENDPOINT_URL_S3 when
-// set, otherwise AWS_ENDPOINT_URL, otherwise "" (AWS itself). A non-empty
-// value means an S3-compatible server, which wants path-style addressing.
-func (c *Config) S3Endpoint() string {
-	if c.AWSEndpointURLS3 != "" {
-		return c.AWSEndpointURLS3
-	}
-	return c.AWSEndpointURL
-}
-
 // SQSEndpoint returns the endpoint URL to use for SQS: AWS_ENDPOINT_URL_SQS
 // when set, otherwise AWS_ENDPOINT_URL, otherwise "" (the queue URL's host,
 // or AWS itself).
 func (c *Config) SQSEndpoint() string {
 	if c.AWSEndpointURLSQS != "" {
 		return c.AWSEndpointURLSQS
+	}
+	return c.AWSEndpointURL
+}
+
+// S3Endpoint returns the endpoint URL to use for S3: AWS_ENDPOINT_URL_S3 when
+// set, otherwise AWS_ENDPOINT_URL, otherwise "" (AWS itself). A non-empty
+// value means an S3-compatible server, which wants path-style addressing.
+func (c *Config) S3Endpoint() string {
+	if c.AWSEndpointURLS3 != "" {
+		return c.AWSEndpointURLS3
 	}
 	return c.AWSEndpointURL
 }
