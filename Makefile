@@ -14,7 +14,6 @@ export VERSITYGW
 export LOCAL_AWS_SQS
 
 .PHONY: all build run test vet versitygw graphviz bench fuzz load sample clean
-.PHONY: sqs-server nodejs bench-queue bench-queue-procs
 
 all: build
 
@@ -42,6 +41,8 @@ versitygw: $(VERSITYGW)
 $(VERSITYGW):
 	mkdir -p $(CACHE)/bin
 	GOBIN=$(CACHE)/bin $(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+
+.PHONY: sqs-server nodejs bench-queue bench-queue-procs
 
 ## sqs-server: install local-aws-sqs, at the versions tools/sqsserver's lockfile pins, into .cache/sqsserver.
 sqs-server: $(LOCAL_AWS_SQS)/node_modules/local-aws-sqs/package.json
