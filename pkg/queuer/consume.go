@@ -399,10 +399,13 @@ func encodeJob(job types.Job) ([]byte, error) {
 	return b, nil
 }
 
-// snippet bounds how much of an unreadable body reaches a log line.
+// logSnippetBytes bounds how much of an unreadable body reaches a log line.
+const logSnippetBytes = 512
+
+// snippet cuts b to logSnippetBytes for a log line.
 func snippet(b []byte) string {
-	if len(b) > snippetBytes {
-		b = b[:snippetBytes]
+	if len(b) > logSnippetBytes {
+		b = b[:logSnippetBytes]
 	}
 	return string(b)
 }
