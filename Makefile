@@ -1,15 +1,17 @@
 # vpcflow-grapherd — build, run and test targets. `make test` installs what the
-# tests need (Versity S3 Gateway, Graphviz) on a fresh machine.
+# tests need (Versity S3 Gateway, Graphviz, a local SQS server) on a fresh machine.
 
 BIN        := bin/vpcflow-grapherd
 CACHE      := $(CURDIR)/.cache
 VERSITYGW  := $(CACHE)/bin/versitygw
+LOCAL_AWS_SQS := $(CACHE)/sqsserver
 GO         ?= go
 GOTEST     := $(GO) test -race -shuffle=on -count=1
 PORT       ?= 8080
 BENCH_LINES ?= 1000000
 
 export VERSITYGW
+export LOCAL_AWS_SQS
 
 .PHONY: all build run test vet versitygw graphviz bench bench-views fuzz load sample clean
 
@@ -26,8 +28,8 @@ run: build
 	RUNTIME_STATS_OUTPUT=$${RUNTIME_STATS_OUTPUT:-NULLSTAT} \
 	./$(BIN)
 
-## test: vet, then every test with the race detector, against a real S3 server and Graphviz.
-test: versitygw graphviz vet
+## test: vet, then every test with the race detector, against a real S3 server, a local SQS server and Graphviz.
+test: versitygw sqs-server graphviz vet
 	$(GOTEST) -timeout 40m ./...
 
 vet:
@@ -39,6 +41,24 @@ versitygw: $(VERSITYGW)
 $(VERSITYGW):
 	mkdir -p $(CACHE)/bin
 	GOBIN=$(CACHE)/bin $(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+
+.PHONY: sqs-server nodejs bench-queue bench-queue-procs
+
+## sqs-server: install local-aws-sqs, at the versions tools/sqsserver's lockfile pins, into .cache/sqsserver.
+sqs-server: $(LOCAL_AWS_SQS)/node_modules/local-aws-sqs/package.json
+
+$(LOCAL_AWS_SQS)/node_modules/local-aws-sqs/package.json: tools/sqsserver/package.json tools/sqsserver/package-lock.json
+	@$(MAKE) --no-print-directory nodejs
+	mkdir -p $(LOCAL_AWS_SQS)
+	cp tools/sqsserver/package.json tools/sqsserver/package-lock.json $(LOCAL_AWS_SQS)/
+	npm ci --prefix $(LOCAL_AWS_SQS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+nodejs:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+		echo "installing nodejs and npm"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@command -v node >/dev/null && command -v npm >/dev/null
 
 graphviz:
 	@command -v dot >/dev/null 2>&1 || { \
@@ -76,6 +96,14 @@ load: build
 ## sample: regenerate the sample flow logs in testdata/flowlogs.
 sample:
 	$(GO) run ./tools/gensample -out testdata/flowlogs
+
+## bench-queue: jobs per second through JetStream (embedded) and SQS (local-aws-sqs) with 1, 2 and 4 consumers.
+bench-queue: sqs-server
+	$(GO) test -run '^$$' -bench 'JetStream|SQS' -benchmem -benchtime $${BENCH_JOBS:-2000}x ./pkg/queuer/
+
+## bench-queue-procs: jobs per second with one API and 1, 2 and 4 worker processes apart, on JetStream and SQS (loopback).
+bench-queue-procs: build sqs-server
+	$(GO) run ./tools/benchqueue -bin ./$(BIN) -flowlogs testdata/flowlogs -jobs $${QUEUE_JOBS:-100}
 
 clean:
 	rm -rf bin data

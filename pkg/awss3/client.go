@@ -79,27 +79,9 @@ type Options struct {
 // number of times with jittered backoff; it fails only when the credential
 // settings themselves cannot be loaded.
 func NewClient(ctx context.Context, o Options) (*s3.Client, error) {
-	opts := []func(*config.LoadOptions) error{
-		config.WithDefaultRegion(defaultRegion),
-		config.WithRetryer(newRetryer),
-	}
-	if o.Region != "" {
-		opts = append(opts, config.WithRegion(o.Region))
-	}
-	credOpts, err := credentialOptions(ctx, o)
+	cfg, err := LoadConfig(ctx, o)
 	if err != nil {
 		return nil, err
-	}
-	opts = append(opts, credOpts...)
-	if o.HTTPClient == nil && o.Timeout > 0 {
-		// A BuildableClient, unlike a plain *http.Client, still gets
-		// AWS_CA_BUNDLE applied by the config loader.
-		opts = append(opts, config.WithHTTPClient(boundedClient(o.Timeout)))
-	}
-
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	return s3.NewFromConfig(cfg, func(so *s3.Options) {
 		if o.HTTPClient != nil {
@@ -115,6 +97,37 @@ func NewClient(ctx context.Context, o Options) (*s3.Client, error) {
 			so.UsePathStyle = true
 		}
 	}), nil
+}
+
+// LoadConfig loads the AWS configuration o asks for: its region, its
+// credential source (USE_IAM, static keys or a shared credentials file),
+// bounded retries and, without o.HTTPClient, the default client bounded by
+// o.Timeout. Other AWS clients (the SQS queue) share it with S3, so every
+// service is reached with the same credentials. o.Endpoint and o.HTTPClient
+// are for the caller to apply to its own client's options.
+func LoadConfig(ctx context.Context, o Options) (aws.Config, error) {
+	opts := []func(*config.LoadOptions) error{
+		config.WithDefaultRegion(defaultRegion),
+		config.WithRetryer(newRetryer),
+	}
+	if o.Region != "" {
+		opts = append(opts, config.WithRegion(o.Region))
+	}
+	credOpts, err := credentialOptions(ctx, o)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	opts = append(opts, credOpts...)
+	if o.HTTPClient == nil && o.Timeout > 0 {
+		// A BuildableClient, unlike a plain *http.Client, still gets
+		// AWS_CA_BUNDLE applied by the config loader.
+		opts = append(opts, config.WithHTTPClient(boundedClient(o.Timeout)))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
+	}
+	return cfg, nil
 }
 
 // newRetryer is the standard retryer with fewer, shorter waits and no client

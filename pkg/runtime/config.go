@@ -113,6 +113,9 @@ type Config struct {
 	// AWSEndpointURLS3 is the AWS SDK's S3 endpoint override; it wins over
 	// AWSEndpointURL for S3.
 	AWSEndpointURLS3 string `env:"AWS_ENDPOINT_URL_S3"`
+	// AWSEndpointURLSQS is the AWS SDK's SQS endpoint override, for an
+	// SQS-compatible server; it wins over AWSEndpointURL for SQS.
+	AWSEndpointURLSQS string `env:"AWS_ENDPOINT_URL_SQS"`
 
 	// ConnStateReportInterval is how often the connection gauges and
 	// counters are reported.
@@ -304,6 +307,16 @@ func Load(getenv func(string) string) (*Config, error) {
 	return &cfg, nil
 }
 
+// SQSEndpoint returns the endpoint URL to use for SQS: AWS_ENDPOINT_URL_SQS
+// when set, otherwise AWS_ENDPOINT_URL, otherwise "" (the queue URL's host,
+// or AWS itself).
+func (c *Config) SQSEndpoint() string {
+	if c.AWSEndpointURLSQS != "" {
+		return c.AWSEndpointURLSQS
+	}
+	return c.AWSEndpointURL
+}
+
 // S3Endpoint returns the endpoint URL to use for S3: AWS_ENDPOINT_URL_S3 when
 // set, otherwise AWS_ENDPOINT_URL, otherwise "" (AWS itself). A non-empty
 // value means an S3-compatible server, which wants path-style addressing.
@@ -341,7 +354,7 @@ func (c *Config) LogAttrs() []slog.Attr {
 		case "AWS_ACCESS_KEY_ID":
 			attrs = append(attrs, slog.String(key, maskKeyID(fv.String())))
 			continue
-		case "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3":
+		case "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS":
 			attrs = append(attrs, slog.String(key, redactURLString(fv.String())))
 			continue
 		}
@@ -526,7 +539,7 @@ func (l *loader) validate(c *Config) {
 
 	l.endpoint("DIGESTER_ENDPOINT", c.DigesterEndpoint)
 	l.endpoint("STREAM_APPLIANCE_ENDPOINT", c.StreamApplianceEndpoint)
-	for _, key := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"} {
+	for _, key := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"} {
 		if v := l.raw[key]; v != "" {
 			u, err := url.Parse(v)
 			if err != nil {

@@ -33,6 +33,10 @@ var (
 	// ErrQueueFull is returned (wrapped) by a queuer that cannot take another
 	// job now; the API answers 503 with Retry-After.
 	ErrQueueFull = errors.New("job queue is full")
+	// ErrQueueUnavailable is returned (wrapped) by a queuer whose queue
+	// engine cannot be reached now; like ErrQueueFull, the API answers 503
+	// with Retry-After, since the engine's return will let the job in.
+	ErrQueueUnavailable = errors.New("job queue is unavailable")
 	// ErrNoSource is returned by a digester that has nowhere to read flow logs
 	// from.
 	ErrNoSource = errors.New("no flow log source configured")

@@ -6,13 +6,11 @@
 package s3test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/testproc"
 )
 
 const (
@@ -33,8 +32,6 @@ const (
 	// startTimeout bounds how long the gateway may take to answer; it
 	// usually answers in well under a second.
 	startTimeout = 5 * time.Second
-	// pollInterval is how often a starting gateway is probed.
-	pollInterval = 20 * time.Millisecond
 	// Region is the region the gateway serves and the clients sign for.
 	Region = "us-east-1"
 )
@@ -55,15 +52,7 @@ type Server struct {
 	dir  string
 
 	mu   sync.Mutex
-	proc *process
-}
-
-// process is one run of the gateway binary.
-type process struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
+	proc *testproc.Process
 }
 
 // Start starts a gateway on a free loopback port with a posix backend in a
@@ -75,7 +64,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("s3test: %v", err)
 	}
-	addr, err := freeAddr()
+	addr, err := testproc.FreeAddr()
 	if err != nil {
 		t.Fatalf("s3test: pick a port: %v", err)
 	}
@@ -158,29 +147,20 @@ func (s *Server) Restart(t testing.TB) {
 	}
 }
 
-// start runs the binary and waits until it answers HTTP.
+// start runs the binary and waits until it answers HTTP. An
+// unauthenticated request is answered 403, which is enough to know the
+// gateway serves requests.
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
 		return errors.New("gateway already running")
 	}
-	p := &process{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(s.bin, "--port", s.addr, "--quiet", "posix", s.dir)
-	p.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	if err := waitReady(s.Endpoint, p); err != nil {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("gateway at %s: %w; output:\n%s", s.addr, err, p.out.String())
+	cmd := exec.Command(s.bin, "--port", s.addr, "--quiet", "posix", s.dir)
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
+	p, err := testproc.Start(cmd, s.Endpoint+"/", startTimeout)
+	if err != nil {
+		return fmt.Errorf("gateway at %s: %w", s.addr, err)
 	}
 	s.proc = p
 	return nil
@@ -191,40 +171,11 @@ func (s *Server) stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.proc
+	s.proc = nil
 	if p == nil {
 		return nil
 	}
-	s.proc = nil
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("kill gateway: %w", err)
-	}
-	<-p.done
-	return nil
-}
-
-// waitReady polls the endpoint until any HTTP answer arrives, the process
-// exits or startTimeout passes. An unauthenticated request is answered 403,
-// which is enough to know the gateway serves requests.
-func waitReady(endpoint string, p *process) error {
-	transport := &http.Transport{DisableKeepAlives: true}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: time.Second}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := client.Get(endpoint + "/")
-		if err == nil {
-			_ = resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("exited before answering: %v", p.err)
-		case <-time.After(pollInterval):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within %s: %w", startTimeout, err)
-		}
-	}
+	return p.Kill()
 }
 
 // findBinary looks for versitygw in $VERSITYGW, the module's .cache/bin and
@@ -236,7 +187,7 @@ func findBinary() (string, error) {
 		}
 		return p, nil
 	}
-	if root, err := moduleRoot(); err == nil {
+	if root, err := testproc.ModuleRoot(); err == nil {
 		p := filepath.Join(root, ".cache", "bin", "versitygw")
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
@@ -248,38 +199,6 @@ func findBinary() (string, error) {
 	return "", errors.New("versitygw binary not found (looked at $VERSITYGW, <module root>/.cache/bin/versitygw and PATH): run `make versitygw`")
 }
 
-// moduleRoot walks up from the working directory, which `go test` sets to
-// the package folder, to the folder holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("getwd: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("listen: %w", err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		return "", fmt.Errorf("close listener: %w", err)
-	}
-	return addr, nil
-}
-
 // randomHex returns n random bytes as lower-case hex.
 func randomHex(t testing.TB, n int) string {
 	t.Helper()
@@ -288,25 +207,4 @@ func randomHex(t testing.TB, n int) string {
 		t.Fatalf("s3test: random: %v", err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// syncBuffer collects the gateway's output for failure messages; the
-// process writes it from its own goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what was written so far.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

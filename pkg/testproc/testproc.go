@@ -1,0 +1,157 @@
+// Package testproc runs a real server process for tests (the S3 gateway,
+// the local SQS server): it starts the process, waits until it answers
+// HTTP, keeps its output for failure messages and kills it as a crash would.
+// The server harnesses (s3test, sqstest) share it instead of each keeping
+// its own copy of the process handling.
+package testproc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// pollInterval is how often a starting server is probed.
+const pollInterval = 20 * time.Millisecond
+
+// Process is one run of a server.
+type Process struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+// Start runs cmd, its output collected, and waits until readyURL answers
+// any HTTP response (a 403 or 400 will do: the server serves requests).
+// When the process exits first or timeout passes, it is killed and the
+// error carries its output.
+func Start(cmd *exec.Cmd, readyURL string, timeout time.Duration) (*Process, error) {
+	p := &Process{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout = p.out
+	cmd.Stderr = p.out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if err := p.waitReady(readyURL, timeout); err != nil {
+		_ = p.Kill()
+		return nil, fmt.Errorf("%s: %w; output:\n%s", filepath.Base(cmd.Path), err, p.out.String())
+	}
+	return p, nil
+}
+
+// Kill kills the process, as a crash would, and waits for it to exit.
+func (p *Process) Kill() error {
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("kill %s: %w", filepath.Base(p.cmd.Path), err)
+	}
+	<-p.done
+	return nil
+}
+
+// Stop asks the process to exit with SIGTERM and kills it if it has not
+// within grace; it returns once the process has exited.
+func (p *Process) Stop(grace time.Duration) error {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal %s: %w", filepath.Base(p.cmd.Path), err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(grace):
+		return p.Kill()
+	}
+}
+
+// Output returns what the process has written so far.
+func (p *Process) Output() string { return p.out.String() }
+
+// waitReady polls url until any HTTP answer arrives, the process exits or
+// timeout passes.
+func (p *Process) waitReady(url string, timeout time.Duration) error {
+	transport := &http.Transport{DisableKeepAlives: true}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			_ = resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("exited before answering: %v", p.err)
+		case <-time.After(pollInterval):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer within %s: %w", timeout, err)
+		}
+	}
+}
+
+// ModuleRoot walks up from the working directory, which `go test` sets to
+// the package folder, to the folder holding go.mod: where .cache and tools
+// are.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("getwd: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// FreeAddr returns a loopback address whose port was free a moment ago.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listen: %w", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		return "", fmt.Errorf("close listener: %w", err)
+	}
+	return addr, nil
+}
+
+// syncBuffer collects a server's output; the process writes it from its
+// own goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
