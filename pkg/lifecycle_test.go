@@ -2,6 +2,7 @@ package grapherd
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -105,18 +106,21 @@ func TestRoleWorker(t *testing.T) {
 	}
 }
 
-// TestQueueEngineNotBuiltIn refuses to start on a queue engine this build
-// cannot reach, naming the variable.
-func TestQueueEngineNotBuiltIn(t *testing.T) {
+// TestQueueEngineUnreachable refuses to start on a queue engine that
+// cannot be reached, naming the variable.
+func TestQueueEngineUnreachable(t *testing.T) {
 	t.Parallel()
-	for _, u := range []string{"nats://127.0.0.1:4222", "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"} {
-		cfg, err := runtime.Load(func(k string) string {
-			return map[string]string{"GRAPHERD_QUEUE_URL": u}[k]
-		})
-		require.NoError(t, err)
-		s := &Service{Config: cfg, Storage: &storage.Memory{}, Marker: &marker.Memory{}}
-		err = s.BindRoutes(chi.NewRouter())
-		require.ErrorContains(t, err, "GRAPHERD_QUEUE_URL: engine not built in")
-		require.NoError(t, s.Shutdown(context.Background()))
-	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	cfg, err := runtime.Load(func(k string) string {
+		return map[string]string{"GRAPHERD_QUEUE_URL": "nats://" + addr}[k]
+	})
+	require.NoError(t, err)
+	s := &Service{Config: cfg, Storage: &storage.Memory{}, Marker: &marker.Memory{}}
+	err = s.BindRoutes(chi.NewRouter())
+	require.ErrorContains(t, err, "GRAPHERD_QUEUE_URL: ")
+	require.ErrorIs(t, err, types.ErrQueueUnavailable)
+	require.NoError(t, s.Shutdown(context.Background()))
 }

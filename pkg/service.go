@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +80,7 @@ type Service struct {
 	pool      *queuer.Memory    // nil in the api role
 	consumers []worker.Consumer // started by Start, drained by Shutdown
 	stopped   chan error        // one value per consumer when its Run returns
+	engine    io.Closer         // the queue engine's connection, closed by Shutdown
 	checks    []v1.Check
 }
 
@@ -189,9 +192,23 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		wg.Go(func() { errs[i] = c.Drain(ctx) })
 	}
 	wg.Wait()
+	// A drained consumer's Run returns within its poll time; the deadline
+	// still bounds the wait, so one stuck consumer cannot hold the exit.
+wait:
 	for range consumers {
-		if err := <-stopped; err != nil {
-			errs = append(errs, err)
+		select {
+		case err := <-stopped:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("a job consumer was still running at the shutdown deadline: %w", ctx.Err()))
+			break wait
+		}
+	}
+	if s.engine != nil {
+		if err := s.engine.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the queue engine: %w", err))
 		}
 	}
 	// Every Run has returned; a later Shutdown has nothing to wait for.
@@ -291,19 +308,47 @@ func (s *Service) initLocked(ctx context.Context) error {
 // queueEngine connects to the queue engine GRAPHERD_QUEUE_URL names, if
 // any: the Queuer the API hands jobs to and the Consumer workers take them
 // from.
-func (s *Service) queueEngine(_ context.Context) (types.Queuer, worker.Consumer, error) {
-	u := s.Config.QueueURL
+func (s *Service) queueEngine(ctx context.Context) (types.Queuer, worker.Consumer, error) {
+	cfg := s.Config
+	u := cfg.QueueURL
 	if u == "" {
 		return nil, nil, nil
 	}
-	// Queue engines plug in here, one case each:
-	//   nats:// and tls://   queuer.NewJetStream(ctx, queuer.JetStreamOptions{...})
-	//   http:// and https:// queuer.NewSQS(ctx, queuer.SQSOptions{...})
-	// each returning a value that is both the types.Queuer and the
-	// worker.Consumer.
+	// A drained consumer ends its receive within its poll time, which must
+	// fit in the shutdown deadline.
+	poll := cfg.ShutdownTimeout / 2
 	switch {
+	case strings.HasPrefix(u, "nats://") || strings.HasPrefix(u, "tls://"):
+		js, err := queuer.NewJetStream(ctx, queuer.JetStreamOptions{
+			URL:        u,
+			MaxDeliver: cfg.QueueMaxDeliver,
+			Workers:    cfg.Workers,
+			PollWait:   min(5*time.Second, poll),
+			Logger:     s.Logger,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("GRAPHERD_QUEUE_URL: %w", err)
+		}
+		s.engine = js
+		return js, js, nil
 	default:
-		return nil, nil, errors.New("GRAPHERD_QUEUE_URL: engine not built in")
+		// config.Load accepts only nats://, tls:// and http(s):// URLs; an
+		// http(s) one is an SQS queue URL.
+		aws := s.s3Options("")
+		aws.Endpoint = cfg.SQSEndpoint()
+		q, err := queuer.NewSQS(ctx, queuer.SQSOptions{
+			QueueURL:   u,
+			AWS:        aws,
+			MaxReceive: cfg.QueueMaxDeliver,
+			Workers:    cfg.Workers,
+			WaitTime:   min(20*time.Second, poll),
+			Logger:     s.Logger,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("GRAPHERD_QUEUE_URL: %w", err)
+		}
+		s.engine = q
+		return q, q, nil
 	}
 }
 

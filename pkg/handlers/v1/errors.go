@@ -86,6 +86,8 @@ func classify(err error) (status int, msg, event, dep string) {
 		return http.StatusNotFound, err.Error(), runtime.EventNotFound, ""
 	case errors.Is(err, types.ErrQueueFull):
 		return http.StatusServiceUnavailable, "too many graph jobs are waiting; try again later", runtime.EventDependencyFailure, runtime.DependencyQueuer
+	case errors.Is(err, types.ErrQueueUnavailable):
+		return http.StatusServiceUnavailable, "the job queue cannot be reached; try again later", runtime.EventDependencyFailure, runtime.DependencyQueuer
 	case errors.Is(err, types.ErrMalformedDigest), errors.Is(err, types.ErrDigestTooLarge), types.IsPermanent(err):
 		return http.StatusUnprocessableEntity, err.Error(), runtime.EventJobFailed, ""
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -106,7 +106,7 @@ func (h *Graph) create(ctx context.Context, rawQuery string) (types.Job, error) 
 			runtime.LogDependencyFailure(ctx, LoggerFrom(ctx, h.Logger), runtime.DependencyMarker,
 				fmt.Errorf("clear the mark of a job that was not queued: %w", uerr), slog.String("id", job.ID))
 		}
-		if errors.Is(err, types.ErrQueueFull) {
+		if errors.Is(err, types.ErrQueueFull) || errors.Is(err, types.ErrQueueUnavailable) {
 			return job, err
 		}
 		return job, dependencyError(runtime.DependencyQueuer, err)
