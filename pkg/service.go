@@ -22,6 +22,7 @@ import (
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/storage"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+	"github.com/asecurityteam/vpcflow-grapherd/web"
 )
 
 // Service is vpcflow-grapherd: its modules and the routes that use them. A
@@ -88,6 +89,7 @@ func (s *Service) BindRoutes(r chi.Router) error {
 
 	r.Use(middleware.RequestID, v1.RequestLogger(s.Logger, s.Stats), middleware.Recoverer)
 	r.Use(s.Middleware...)
+	r.Use(web.RedirectBrowsers)
 	r.NotFound(v1.NotFound)
 	r.MethodNotAllowed(v1.MethodNotAllowed)
 	r.Get("/healthz", health.Live)
@@ -95,6 +97,7 @@ func (s *Service) BindRoutes(r chi.Router) error {
 	r.Post("/", graph.Post)
 	r.Get("/", graph.Get)
 	r.Post("/{topic}/{event}", s.worker.ServeHTTP)
+	r.Mount(web.Path, web.Handler())
 	return nil
 }
 
