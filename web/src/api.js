@@ -78,7 +78,7 @@ export async function obtain(view, report, signal, { ask = true } = {}) {
           report({ state: "notfound", message: why });
           return null;
         }
-        report({ state: "notfound", message: "No graph for this window yet; asking for it." });
+        report({ state: "making", message: "No graph for this window yet; asking for it." });
         const post = await fetch("/?" + windowQuery(view.start, view.stop), { method: "POST", signal });
         if (post.status !== 202 && post.status !== 409) {
           report({ state: "error", message: await message(post) });

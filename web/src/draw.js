@@ -38,33 +38,43 @@ function seeded(seed) {
   };
 }
 
-// style sets what sigma draws from the view's attributes: node size by
+// prepare sets, on the serialized view before it is imported (cheaper than
+// updating a live graph), what sigma draws from its attributes: node size by
 // traffic (area grows with bytes), edge width by the log of bytes, edge
-// colour by action; positions from the server, else a seeded circle
-// packing that keeps a network's addresses together.
-function style(graph) {
+// colour by action. It answers whether the server gave every node a
+// position.
+function prepare(data) {
   let maxTraffic = 1;
   let maxBytes = 1;
-  graph.forEachNode((_, a) => { maxTraffic = Math.max(maxTraffic, (a.bytes_in || 0) + (a.bytes_out || 0)); });
-  graph.forEachEdge((_, a) => { maxBytes = Math.max(maxBytes, a.bytes || 0); });
   let positioned = true;
-  graph.updateEachNodeAttributes((node, a) => {
-    const traffic = (a.bytes_in || 0) + (a.bytes_out || 0);
+  for (const { attributes: a } of data.nodes) {
+    maxTraffic = Math.max(maxTraffic, (a.bytes_in || 0) + (a.bytes_out || 0));
     if (!Number.isFinite(a.x) || !Number.isFinite(a.y)) positioned = false;
-    return {
-      ...a,
-      label: a.label ?? node,
-      size: 3 + 15 * Math.sqrt(traffic / maxTraffic),
-      color: COLORS.node,
-      net: String(a.label ?? node).split(/[.:]/).slice(0, 2).join("."),
-    };
-  });
-  graph.updateEachEdgeAttributes((_, a) => ({
-    ...a,
-    size: 0.6 + 4.4 * (Math.log1p(a.bytes || 0) / Math.log1p(maxBytes)),
-    color: edgeColor(a),
-  }));
-  if (!positioned) circlepack.assign(graph, { hierarchyAttributes: ["net"], rng: seeded(1) });
+  }
+  for (const { attributes: a } of data.edges) maxBytes = Math.max(maxBytes, a.bytes || 0);
+  // Sizes are in screen pixels: the more nodes, the smaller they start.
+  const maxSize = Math.min(18, Math.max(3, 100 / Math.sqrt(data.nodes.length || 1)));
+  const minSize = Math.max(1, maxSize / 5);
+  for (const n of data.nodes) {
+    const a = n.attributes;
+    a.label ??= n.key;
+    a.size = minSize + (maxSize - minSize) * Math.sqrt(((a.bytes_in || 0) + (a.bytes_out || 0)) / maxTraffic);
+    a.color = COLORS.node;
+  }
+  const maxWidth = Math.min(5, Math.max(1, maxSize / 3));
+  const logMax = Math.log1p(maxBytes);
+  for (const { attributes: a } of data.edges) {
+    a.size = 0.5 + (maxWidth - 0.5) * (Math.log1p(a.bytes || 0) / logMax);
+    a.color = edgeColor(a);
+  }
+  return positioned;
+}
+
+// place gives a view without server positions a seeded circle packing
+// that keeps each network's addresses together.
+function place(graph) {
+  graph.updateEachNodeAttributes((node, a) => ({ ...a, net: String(a.label).split(/[.:]/).slice(0, 2).join(".") }));
+  circlepack.assign(graph, { hierarchyAttributes: ["net"], rng: seeded(1) });
 }
 
 export class GraphView {
@@ -104,7 +114,7 @@ export class GraphView {
     this.layout?.kill();
     this.layout = null;
     this.pending = null;
-    for (const k of ["nodes", "edges", "firstFrameMs", "highlighted", "focus", "selected"]) delete this.container.dataset[k];
+    for (const k of ["nodes", "edges", "firstFrameMs", "firstFrameAt", "highlighted", "focus", "selected"]) delete this.container.dataset[k];
     this.matches = new Set();
     this.selected = null;
     this.renderer.setGraph(new Graph());
@@ -116,8 +126,9 @@ export class GraphView {
   show(data, since) {
     this.clear();
     const graph = new Graph({ type: "directed", allowSelfLoops: true, ...(data.options || {}) });
+    const positioned = prepare(data);
     graph.import(data);
-    style(graph);
+    if (!positioned) place(graph);
     this.pending = { graph, since };
     this.renderer.getCamera().setState({ x: 0.5, y: 0.5, ratio: 1, angle: 0 });
     this.renderer.setGraph(graph);
@@ -129,12 +140,15 @@ export class GraphView {
     if (!p || this.graph !== p.graph) return;
     this.pending = null;
     const ds = this.container.dataset;
-    ds.firstFrameMs = String(Math.round(performance.now() - p.since));
+    const now = performance.now();
+    ds.firstFrameMs = String(Math.round(now - p.since));
+    ds.firstFrameAt = String(Math.round(now));
     ds.nodes = String(p.graph.order);
     ds.edges = String(p.graph.size);
   }
 
   reduceNode(node, data) {
+    if (!this.selected && !this.matches.size) return data;
     const res = { ...data };
     if (this.matches.has(node)) Object.assign(res, { color: COLORS.match, highlighted: true, forceLabel: true, zIndex: 2 });
     const sel = this.selected;

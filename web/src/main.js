@@ -152,6 +152,7 @@ async function load() {
     setState("idle", "Pick a window to see its graph.");
     return;
   }
+  setState("making", `Asking for the graph of ${state.start} to ${state.stop}.`);
   let since = performance.now();
   let data;
   try {
