@@ -84,6 +84,10 @@ func (s *Service) BindRoutes(r chi.Router) error {
 		// A client gets as long to take each part of a graph as a dependency
 		// gets to answer.
 		WriteTimeout: cfg.RequestTimeout,
+		Views: v1.ViewLimits{
+			MaxNodes: cfg.ViewMaxNodes, MaxEdges: cfg.ViewMaxEdges,
+			MaxSVGNodes: cfg.ViewMaxSVGNodes, SVGTimeout: cfg.ViewSVGTimeout,
+		},
 	}
 	health := &v1.Health{Checks: s.checks, Logger: s.Logger}
 

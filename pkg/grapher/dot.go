@@ -39,6 +39,13 @@ var _ types.Grapher = (*DOT)(nil)
 // or write error that stopped it. Only a nil error means w received a
 // complete graph. The stats are filled in every case.
 func (d *DOT) Graph(ctx context.Context, w io.Writer, digest io.Reader) (types.GraphStats, error) {
+	return d.GraphWithSink(ctx, w, digest, nil)
+}
+
+// GraphWithSink is Graph that also hands every record it draws, in order,
+// to sink (when not nil), so a second rendering such as the flow table is
+// made in the same pass over the digest. A sink error stops the graph.
+func (d *DOT) GraphWithSink(ctx context.Context, w io.Writer, digest io.Reader, sink func(*flowlog.Record) error) (types.GraphStats, error) {
 	logger := d.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -48,6 +55,7 @@ func (d *DOT) Graph(ctx context.Context, w io.Writer, digest io.Reader) (types.G
 		return types.GraphStats{}, classify(err)
 	}
 	gw := NewWriter(w)
+	gw.sink = sink
 	err = Copy(ctx, gw, rd)
 	stats := Stats(rd, gw)
 	if err == nil {

@@ -45,6 +45,8 @@ type Writer struct {
 	nodes4 map[uint32]struct{}
 	nodes6 map[[16]byte]struct{}
 	edges  int64
+	// sink, when set, receives each record drawn (see DOT.GraphWithSink).
+	sink func(*flowlog.Record) error
 }
 
 // NewWriter starts a digraph on w. Nothing reaches w before the buffer fills
@@ -122,6 +124,9 @@ func (w *Writer) Edge(rec *flowlog.Record) error {
 		return fmt.Errorf("grapher: write graph: %w", err)
 	}
 	w.edges++
+	if w.sink != nil {
+		return w.sink(rec)
+	}
 	return nil
 }
 

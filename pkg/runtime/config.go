@@ -209,6 +209,16 @@ type Config struct {
 	// QueueMaxDeliver is how many times a queue engine delivers one job
 	// before it goes to the dead-letter destination.
 	QueueMaxDeliver int `env:"GRAPHERD_QUEUE_MAX_DELIVER" envDefault:"5"`
+
+	// ViewMaxNodes caps the nodes of a JSON, CSV or DOT view; a larger view
+	// answers 422 asking for grouping, top or filters.
+	ViewMaxNodes int `env:"GRAPHERD_VIEW_MAX_NODES" envDefault:"20000"`
+	// ViewMaxEdges caps the edges of any view.
+	ViewMaxEdges int `env:"GRAPHERD_VIEW_MAX_EDGES" envDefault:"100000"`
+	// ViewMaxSVGNodes caps the nodes of an SVG view, which Graphviz lays out.
+	ViewMaxSVGNodes int `env:"GRAPHERD_VIEW_MAX_SVG_NODES" envDefault:"2000"`
+	// ViewSVGTimeout bounds one Graphviz layout.
+	ViewSVGTimeout time.Duration `env:"GRAPHERD_VIEW_SVG_TIMEOUT" envDefault:"60s"`
 }
 
 // Roles of a process, the accepted values of GRAPHERD_ROLE.
@@ -657,6 +667,10 @@ func (l *loader) validate(c *Config) {
 		l.fail("GRAPHERD_ROLE", "%s needs GRAPHERD_QUEUE_URL: API and worker processes apart share jobs through a queue engine", l.show("GRAPHERD_ROLE"))
 	}
 	l.between("GRAPHERD_QUEUE_MAX_DELIVER", int64(c.QueueMaxDeliver), 1, 1000)
+	l.between("GRAPHERD_VIEW_MAX_NODES", int64(c.ViewMaxNodes), 1, 10_000_000)
+	l.between("GRAPHERD_VIEW_MAX_EDGES", int64(c.ViewMaxEdges), 1, 100_000_000)
+	l.between("GRAPHERD_VIEW_MAX_SVG_NODES", int64(c.ViewMaxSVGNodes), 1, 1_000_000)
+	l.positive("GRAPHERD_VIEW_SVG_TIMEOUT", c.ViewSVGTimeout, "a duration greater than 0")
 }
 
 // positive reports key unless d > 0.

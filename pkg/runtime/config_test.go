@@ -117,6 +117,8 @@ func TestLoadDeclaresEverySeedVariable(t *testing.T) {
 		// Jobs, the worker route and queue engines.
 		"GRAPHERD_JOB_TIMEOUT", "GRAPHERD_WORKER_TOKEN", "GRAPHERD_ROLE", "GRAPHERD_QUEUE_URL",
 		"GRAPHERD_QUEUE_MAX_DELIVER",
+		// Views.
+		"GRAPHERD_VIEW_MAX_NODES", "GRAPHERD_VIEW_MAX_EDGES", "GRAPHERD_VIEW_MAX_SVG_NODES", "GRAPHERD_VIEW_SVG_TIMEOUT",
 	}
 	for _, k := range seed {
 		require.True(t, declared[k], "variable %s is not declared", k)

@@ -71,10 +71,15 @@ func (f *File) Exists(ctx context.Context, id string) (bool, error) {
 
 // Store writes r to a temporary file and renames it over the graph id once
 // r is read to its end and the data is on disk.
-func (f *File) Store(ctx context.Context, id string, r io.Reader) (err error) {
+func (f *File) Store(ctx context.Context, id string, r io.Reader) error {
 	if err := validateID(id); err != nil {
 		return err
 	}
+	return f.storeFile(ctx, id, f.path(id), r)
+}
+
+// storeFile writes r atomically to path, which holds an object of graph id.
+func (f *File) storeFile(ctx context.Context, id, path string, r io.Reader) (err error) {
 	if err := os.MkdirAll(f.Dir, dirPerm); err != nil {
 		return fmt.Errorf("file store %q: create folder: %w", id, err)
 	}
@@ -103,7 +108,7 @@ func (f *File) Store(ctx context.Context, id string, r io.Reader) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("file store %q: %w", id, err)
 	}
-	if err := os.Rename(tmp.Name(), f.path(id)); err != nil {
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("file store %q: rename: %w", id, err)
 	}
 	if err := syncDir(f.Dir); err != nil {

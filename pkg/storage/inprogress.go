@@ -73,3 +73,26 @@ func (s *InProgress) markError(ctx context.Context, id string) error {
 		return nil
 	}
 }
+
+var _ types.ObjectStorage = (*InProgress)(nil)
+
+// StoreObject stores the object through the wrapped Storage, or returns
+// types.ErrNotFound (wrapped) when it keeps no objects.
+func (s *InProgress) StoreObject(ctx context.Context, id, kind string, r io.Reader) error {
+	objs, ok := s.Storage.(types.ObjectStorage)
+	if !ok {
+		return fmt.Errorf("store object %q of %q: storage keeps no objects: %w", kind, id, types.ErrNotFound)
+	}
+	return objs.StoreObject(ctx, id, kind, r)
+}
+
+// GetObject returns the object from the wrapped Storage, or types.ErrNotFound
+// when it keeps no objects. Objects have no progress of their own: ask Get or
+// Exists whether the graph is complete first.
+func (s *InProgress) GetObject(ctx context.Context, id, kind string) (io.ReadCloser, error) {
+	objs, ok := s.Storage.(types.ObjectStorage)
+	if !ok {
+		return nil, fmt.Errorf("get object %q of %q: storage keeps no objects: %w", kind, id, types.ErrNotFound)
+	}
+	return objs.GetObject(ctx, id, kind)
+}

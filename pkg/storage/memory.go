@@ -16,8 +16,9 @@ var _ types.Storage = (*Memory)(nil)
 // service and need no persistence. It holds each graph whole by nature. The
 // zero value is ready to use.
 type Memory struct {
-	mu     sync.RWMutex
-	graphs map[string][]byte
+	mu      sync.RWMutex
+	graphs  map[string][]byte
+	objects map[string][]byte
 }
 
 // Get returns the graph id, or types.ErrNotFound.
@@ -72,4 +73,44 @@ func (m *Memory) Store(ctx context.Context, id string, r io.Reader) error {
 	}
 	m.graphs[id] = b
 	return nil
+}
+
+var _ types.ObjectStorage = (*Memory)(nil)
+
+// StoreObject keeps r as the object kind of graph id once r is read whole.
+func (m *Memory) StoreObject(ctx context.Context, id, kind string, r io.Reader) error {
+	if err := validateObject(id, kind); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(ctxReader{ctx: ctx, r: r})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("memory store %q: %w", objectKey(id, kind), err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.objects == nil {
+		m.objects = make(map[string][]byte)
+	}
+	m.objects[objectKey(id, kind)] = b
+	return nil
+}
+
+// GetObject returns the object kind of graph id, or types.ErrNotFound.
+func (m *Memory) GetObject(ctx context.Context, id, kind string) (io.ReadCloser, error) {
+	if err := validateObject(id, kind); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory get %q: %w", objectKey(id, kind), err)
+	}
+	m.mu.RLock()
+	b, ok := m.objects[objectKey(id, kind)]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("memory get %q: %w", objectKey(id, kind), types.ErrNotFound)
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
 }

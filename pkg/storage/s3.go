@@ -48,12 +48,17 @@ func (s *S3) Get(ctx context.Context, id string) (io.ReadCloser, error) {
 	if err := validateID(id); err != nil {
 		return nil, err
 	}
+	return s.get(ctx, graphKey(id))
+}
+
+// get streams the object key.
+func (s *S3) get(ctx context.Context, key string) (io.ReadCloser, error) {
 	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(s.Bucket),
-		Key:    aws.String(graphKey(id)),
+		Key:    aws.String(key),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("s3 get %q: %w", graphKey(id), translate(err))
+		return nil, fmt.Errorf("s3 get %q: %w", key, translate(err))
 	}
 	return out.Body, nil
 }
@@ -85,6 +90,11 @@ func (s *S3) Store(ctx context.Context, id string, r io.Reader) error {
 	if err := validateID(id); err != nil {
 		return err
 	}
+	return s.upload(ctx, graphKey(id), ContentType, r)
+}
+
+// upload streams r to the object key; see Store.
+func (s *S3) upload(ctx context.Context, key, contentType string, r io.Reader) error {
 	tm := transfermanager.New(s.Client, func(o *transfermanager.Options) {
 		o.PartSizeBytes = partSize
 		o.MultipartUploadThreshold = partSize
@@ -93,12 +103,12 @@ func (s *S3) Store(ctx context.Context, id string, r io.Reader) error {
 	})
 	_, err := tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
 		Bucket:      aws.String(s.Bucket),
-		Key:         aws.String(graphKey(id)),
+		Key:         aws.String(key),
 		Body:        ctxReader{ctx: ctx, r: r},
-		ContentType: aws.String(ContentType),
+		ContentType: aws.String(contentType),
 	})
 	if err != nil {
-		return fmt.Errorf("s3 store %q: %w", graphKey(id), translate(err))
+		return fmt.Errorf("s3 store %q: %w", key, translate(err))
 	}
 	return nil
 }

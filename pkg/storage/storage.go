@@ -8,6 +8,7 @@ package storage
 import (
 	"context"
 	"io"
+	"strings"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
@@ -24,6 +25,27 @@ func validateID(id string) error { return types.ValidateID(id) }
 
 // graphKey is the key or file name of the graph id.
 func graphKey(id string) string { return id + graphSuffix }
+
+// objectKey is the key or file name of the object kind of graph id, beside
+// the graph: <id>.<kind>, such as <id>.table.
+func objectKey(id, kind string) string { return id + "." + kind }
+
+// validateObject checks an object's graph id and kind before they become a
+// key or a file name.
+func validateObject(id, kind string) error {
+	if err := validateID(id); err != nil {
+		return err
+	}
+	return types.ValidateObjectKind(kind)
+}
+
+// objectContentType is the media type an object is stored with.
+func objectContentType(kind string) string {
+	if strings.HasPrefix(kind, "svg-") {
+		return "image/svg+xml"
+	}
+	return "application/octet-stream"
+}
 
 // ctxReader stops a copy once its context is done, so a cancelled Store
 // ends even when the source keeps producing data.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowtable"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
@@ -32,6 +33,8 @@ type Graph struct {
 	// holding the handler and its storage stream for good. Zero means no
 	// bound.
 	WriteTimeout time.Duration
+	// Views caps the views of a graph (see view.go).
+	Views ViewLimits
 }
 
 // created is the body of a 202 answer to POST /.
@@ -113,14 +116,25 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := ComputeID(start, stop)
+	params, err := flowtable.ParseParams(r.URL.Query())
+	if err != nil {
+		writeError(w, r, logger, err)
+		return
+	}
+	if params.Format == "" {
+		params.Format = negotiate(r.Header.Get("Accept"))
+	}
+	if params.IsView() {
+		h.getView(w, r, logger, flowtable.Meta{ID: id, Start: start, Stop: stop}, params)
+		return
+	}
 	body, err := h.Storage.Get(r.Context(), id)
 	switch {
 	case errors.Is(err, types.ErrInProgress):
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case errors.Is(err, types.ErrNotFound):
-		writeError(w, r, logger, fmt.Errorf("%w: no graph for the time %s to %s; POST the window to create it",
-			types.ErrNotFound, start.Format(time.RFC3339), stop.Format(time.RFC3339)))
+		writeError(w, r, logger, notFound(start, stop))
 		return
 	case errors.Is(err, types.ErrFailed):
 		writeError(w, r, logger, err)
@@ -130,10 +144,12 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer body.Close()
-	w.Header().Set("Content-Type", DOTContentType)
-	w.Header().Set("Content-Disposition", `inline; filename="`+id+`.dot"`)
-	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(newProgressWriter(w, h.WriteTimeout), body); err != nil {
+	out, finish := startBody(w, r, DOTContentType, id+".dot", h.WriteTimeout)
+	_, err = io.Copy(out, body)
+	if err == nil {
+		err = finish()
+	}
+	if err != nil {
 		// The status is sent; the client sees a truncated body and a broken
 		// connection, never a short graph presented as whole.
 		runtime.LogDependencyFailure(r.Context(), logger, runtime.DependencyStorage,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowtable"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
@@ -245,7 +246,10 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 				pw.CloseWithError(graphErr)
 			}
 		}()
-		gs, graphErr = h.Grapher.Graph(ctx, pw, in)
+		// The flow table the views are made from is written in the same
+		// pass, and stored before the graph (see flowtable.WithTable).
+		g := flowtable.WithTable(h.Grapher, h.Storage, job.ID)
+		gs, graphErr = g.Graph(ctx, pw, in)
 		pw.CloseWithError(graphErr)
 	}()
 	storeErr := h.Storage.Store(ctx, job.ID, pr)
@@ -254,6 +258,8 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 	<-done
 
 	switch {
+	case errors.Is(graphErr, flowtable.ErrStoreFailed):
+		return gs, dependencyError(runtime.DependencyStorage, graphErr)
 	case graphErr != nil && !errors.Is(graphErr, errStoreStopped) && !errors.Is(graphErr, io.ErrClosedPipe):
 		var classified *httpError
 		if types.IsPermanent(graphErr) || errors.As(graphErr, &classified) {

@@ -50,6 +50,9 @@ func Run(t *testing.T, newStorage NewStorage) {
 		{"CancelledMidway", testCancelledMidway},
 		{"ConcurrentStores", testConcurrentStores},
 		{"IndependentIDs", testIndependentIDs},
+		{"ObjectRoundTrip", testObjectRoundTrip},
+		{"ObjectFailingReader", testObjectFailingReader},
+		{"ObjectInvalidKeys", testObjectInvalidKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,97 @@
+package flowtable
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os/exec"
+	"time"
+)
+
+// ErrNoGraphviz is returned by RenderSVG when Graphviz is not installed.
+var ErrNoGraphviz = errors.New("graphviz is not installed on the server (the svg format needs its dot and sfdp commands); ask for format=dot and lay it out yourself, or install the graphviz package")
+
+// DotMaxNodes is the largest view laid out by Graphviz's dot; larger ones
+// go to sfdp. dot's hierarchical layout with spline routing takes seconds
+// at a few hundred nodes and minutes past that, while sfdp without spline
+// routing lays out thousands of nodes in about a second.
+const DotMaxNodes = 200
+
+// maxSVGBytes bounds the SVG Graphviz may write, so a runaway layout cannot
+// exhaust memory; a 2,000-node view is a few megabytes.
+const maxSVGBytes = 256 << 20
+
+// renderVersion changes when the SVG for the same view would change, so
+// stale cached renderings are not served.
+const renderVersion = "svg1"
+
+// SVGKind is the object kind a view's rendered SVG is cached under: one per
+// distinct canonical view.
+func SVGKind(p Params) string {
+	h := sha256.New()
+	h.Write([]byte(renderVersion))
+	for _, kv := range p.Canonical() {
+		fmt.Fprintf(h, "\x00%s=%s", kv[0], kv[1])
+	}
+	return "svg-" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// RenderSVG lays v out with Graphviz (dot for small views, sfdp for large
+// ones), run as a process bounded by timeout, and returns the SVG. It returns
+// ErrNoGraphviz when Graphviz is missing.
+func RenderSVG(ctx context.Context, v *View, m Meta, timeout time.Duration) ([]byte, error) {
+	engine, args := "dot", []string{"-Tsvg"}
+	if len(v.Nodes) > DotMaxNodes {
+		engine, args = "sfdp", []string{"-Tsvg", "-Goverlap=prism", "-Gsplines=false"}
+	}
+	path, err := exec.LookPath(engine)
+	if err != nil {
+		return nil, ErrNoGraphviz
+	}
+	var in bytes.Buffer
+	if err := WriteDOT(&in, v, m); err != nil {
+		return nil, err
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdin = &in
+	out := &capped{max: maxSVGBytes}
+	var stderr capped
+	stderr.max = 4 << 10
+	cmd.Stdout, cmd.Stderr = out, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("flowtable: %s took longer than %s to lay out %d nodes: %w", engine, timeout, len(v.Nodes), ctx.Err())
+		}
+		return nil, fmt.Errorf("flowtable: %s failed: %w: %s", engine, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	if out.over {
+		return nil, fmt.Errorf("flowtable: %s wrote more than %d bytes of SVG", engine, maxSVGBytes)
+	}
+	return out.Bytes(), nil
+}
+
+// capped keeps at most max bytes and remembers it dropped the rest.
+type capped struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.Len(); len(p) > room {
+		c.over = true
+		if room > 0 {
+			c.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return c.Buffer.Write(p)
+}

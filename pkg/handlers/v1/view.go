@@ -1,0 +1,264 @@
+package v1
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowtable"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
+)
+
+// Media types of the view formats.
+const (
+	JSONContentType = "application/json"
+	CSVContentType  = "text/csv; charset=utf-8"
+	SVGContentType  = "image/svg+xml"
+)
+
+// ViewLimits caps the views GET / answers; zero means no cap.
+type ViewLimits struct {
+	// MaxNodes and MaxEdges cap JSON, CSV and DOT views.
+	MaxNodes, MaxEdges int
+	// MaxSVGNodes caps SVG views, which Graphviz must lay out.
+	MaxSVGNodes int
+	// SVGTimeout bounds one Graphviz layout.
+	SVGTimeout time.Duration
+}
+
+// negotiate picks the format from the Accept header when the query names
+// none: the first of JSON, CSV, SVG and DOT it lists (by quality, then
+// order); anything else, */* included, keeps the stored DOT.
+func negotiate(accept string) flowtable.Format {
+	best, bestQ := flowtable.Format(""), 0.0
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if q, err = strconv.ParseFloat(v, 64); err != nil {
+				continue
+			}
+		}
+		var f flowtable.Format
+		switch mt {
+		case "application/json":
+			f = flowtable.FormatJSON
+		case "text/csv":
+			f = flowtable.FormatCSV
+		case "image/svg+xml":
+			f = flowtable.FormatSVG
+		case "text/vnd.graphviz":
+			f = flowtable.FormatDOT
+		default:
+			continue
+		}
+		if q > bestQ {
+			best, bestQ = f, q
+		}
+	}
+	return best
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding takes gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+				continue
+			}
+			if q, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q="); ok {
+				if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// startBody sends the 200 headers and returns the writer for the body,
+// gzip-compressed when the client takes it, and the function that ends it.
+func startBody(w http.ResponseWriter, r *http.Request, contentType, filename string, timeout time.Duration) (io.Writer, func() error) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Disposition", `inline; filename="`+filename+`"`)
+	h.Add("Vary", "Accept, Accept-Encoding")
+	out := newProgressWriter(w, timeout)
+	if !acceptsGzip(r) {
+		w.WriteHeader(http.StatusOK)
+		return out, func() error { return nil }
+	}
+	h.Set("Content-Encoding", "gzip")
+	h.Del("Content-Length")
+	w.WriteHeader(http.StatusOK)
+	gz, _ := gzip.NewWriterLevel(out, gzip.BestSpeed)
+	return flushingWriter{gz: gz, rc: http.NewResponseController(w)}, gz.Close
+}
+
+// flushingWriter flushes the compressor after every write (the writers
+// above it write tens of kilobytes at a time), so the client receives what
+// was sent so far, a stream broken midway shows as such, and compression
+// memory stays flat.
+type flushingWriter struct {
+	gz *gzip.Writer
+	rc *http.ResponseController
+}
+
+func (f flushingWriter) Write(p []byte) (int, error) {
+	n, err := f.gz.Write(p)
+	if err == nil {
+		err = f.gz.Flush()
+	}
+	if err == nil {
+		// A writer that cannot flush (a test recorder) keeps the bytes.
+		if ferr := f.rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+			err = ferr
+		}
+	}
+	return n, err
+}
+
+// getView answers a view of the graph id: the graph must be complete, then
+// its flow table (or, without one, its DOT) is aggregated and written in the
+// format p asks for.
+func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Logger, meta flowtable.Meta, p flowtable.Params) {
+	ctx := r.Context()
+	id := meta.ID
+	if !h.graphComplete(w, r, logger, meta) {
+		return
+	}
+	objs, _ := h.Storage.(types.ObjectStorage)
+	svgKind := flowtable.SVGKind(p)
+	if p.Format == flowtable.FormatSVG && objs != nil {
+		if rc, err := objs.GetObject(ctx, id, svgKind); err == nil {
+			defer rc.Close()
+			h.serve(w, r, logger, id, SVGContentType, id+".svg", func(out io.Writer) error {
+				_, err := io.Copy(out, rc)
+				return err
+			})
+			return
+		}
+	}
+
+	limits := flowtable.Limits{MaxNodes: h.Views.MaxNodes, MaxEdges: h.Views.MaxEdges}
+	if p.Format == flowtable.FormatSVG && h.Views.MaxSVGNodes > 0 {
+		limits.MaxNodes = h.Views.MaxSVGNodes
+	}
+	view, err := flowtable.Aggregate(ctx, h.openRecords(ctx, id, objs), p, limits)
+	var tooLarge *flowtable.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, r, logger, &httpError{status: http.StatusUnprocessableEntity, msg: err.Error(), event: runtime.EventInvalidInput})
+		return
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, r, logger, err)
+		return
+	case err != nil:
+		writeError(w, r, logger, dependencyError(runtime.DependencyStorage, fmt.Errorf("read the records of graph %s: %w", id, err)))
+		return
+	}
+
+	switch p.Format {
+	case flowtable.FormatJSON:
+		h.serve(w, r, logger, id, JSONContentType, id+".json", func(out io.Writer) error { return flowtable.WriteJSON(out, view, meta) })
+	case flowtable.FormatCSV:
+		h.serve(w, r, logger, id, CSVContentType, id+".csv", func(out io.Writer) error { return flowtable.WriteCSV(out, view) })
+	case flowtable.FormatSVG:
+		svg, err := flowtable.RenderSVG(ctx, view, meta, h.Views.SVGTimeout)
+		switch {
+		case errors.Is(err, flowtable.ErrNoGraphviz):
+			writeError(w, r, logger, &httpError{status: http.StatusNotImplemented, msg: err.Error(), event: runtime.EventDependencyFailure})
+			return
+		case err != nil:
+			writeError(w, r, logger, &httpError{status: http.StatusInternalServerError, msg: "graphviz could not lay out the view", event: runtime.EventDependencyFailure, err: err})
+			return
+		}
+		if objs != nil {
+			if err := objs.StoreObject(ctx, id, svgKind, bytes.NewReader(svg)); err != nil {
+				// The answer is still good; the next one lays it out again.
+				runtime.LogEvent(ctx, logger, slog.LevelWarn, runtime.EventDependencyFailure,
+					fmt.Errorf("cache the rendered view: %w", err), slog.String(runtime.AttrDependency, runtime.DependencyStorage))
+			}
+		}
+		h.serve(w, r, logger, id, SVGContentType, id+".svg", func(out io.Writer) error {
+			_, err := out.Write(svg)
+			return err
+		})
+	default:
+		h.serve(w, r, logger, id, DOTContentType, id+".view.dot", func(out io.Writer) error { return flowtable.WriteDOT(out, view, meta) })
+	}
+}
+
+// graphComplete answers for a graph that is not complete (204 being made,
+// 404 missing, 424 failed) and reports whether it is.
+func (h *Graph) graphComplete(w http.ResponseWriter, r *http.Request, logger *slog.Logger, meta flowtable.Meta) bool {
+	exists, err := h.Storage.Exists(r.Context(), meta.ID)
+	switch {
+	case errors.Is(err, types.ErrInProgress):
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, types.ErrFailed):
+		writeError(w, r, logger, err)
+	case err != nil:
+		writeError(w, r, logger, dependencyError(failedDependency(err), err))
+	case !exists:
+		writeError(w, r, logger, notFound(meta.Start, meta.Stop))
+	default:
+		return true
+	}
+	return false
+}
+
+func notFound(start, stop time.Time) error {
+	return fmt.Errorf("%w: no graph for the time %s to %s; POST the window to create it",
+		types.ErrNotFound, start.Format(time.RFC3339), stop.Format(time.RFC3339))
+}
+
+// openRecords opens the graph's flow table, or its DOT when it has none.
+func (h *Graph) openRecords(ctx context.Context, id string, objs types.ObjectStorage) flowtable.Open {
+	return func() (flowtable.Source, io.Closer, error) {
+		if objs != nil {
+			rc, err := objs.GetObject(ctx, id, flowtable.Kind)
+			if err == nil {
+				return flowtable.NewReader(rc), rc, nil
+			}
+			if !errors.Is(err, types.ErrNotFound) {
+				return nil, nil, err
+			}
+		}
+		rc, err := h.Storage.Get(ctx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		return flowtable.NewDOTReader(rc), rc, nil
+	}
+}
+
+// serve writes a 200 answer whose body write produces; a failure midway
+// breaks the connection, so a cut-short view is never taken for whole.
+func (h *Graph) serve(w http.ResponseWriter, r *http.Request, logger *slog.Logger, id, contentType, filename string, write func(io.Writer) error) {
+	out, finish := startBody(w, r, contentType, filename, h.WriteTimeout)
+	err := write(out)
+	if err == nil {
+		err = finish()
+	}
+	if err != nil {
+		runtime.LogDependencyFailure(r.Context(), logger, runtime.DependencyStorage,
+			fmt.Errorf("view stream interrupted: %w", err), slog.String("id", id))
+		panic(http.ErrAbortHandler)
+	}
+}
