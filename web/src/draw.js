@@ -98,6 +98,8 @@ export class GraphView {
       edgeReducer: (edge, data) => this.reduceEdge(edge, data),
     });
     this.renderer.on("afterRender", () => this.afterRender());
+    // The details panel narrows the stage; sigma itself only follows the window.
+    new ResizeObserver(() => this.renderer.scheduleRender()).observe(container);
     this.renderer.on("clickNode", ({ node }) => this.onSelect({ kind: "node", key: node }));
     this.renderer.on("clickEdge", ({ edge }) => this.onSelect({ kind: "edge", key: edge }));
     this.renderer.on("clickStage", () => this.onSelect(null));
@@ -114,22 +116,23 @@ export class GraphView {
     this.layout?.kill();
     this.layout = null;
     this.pending = null;
-    for (const k of ["nodes", "edges", "firstFrameMs", "firstFrameAt", "highlighted", "focus", "selected"]) delete this.container.dataset[k];
+    for (const k of ["nodes", "edges", "firstFrameMs", "firstFrameAt", "drawMs", "highlighted", "focus", "selected"]) delete this.container.dataset[k];
     this.matches = new Set();
     this.selected = null;
     this.renderer.setGraph(new Graph());
   }
 
   // show draws a JSON view. since is when its request was sent; the
-  // counts and the time to the first frame are published once sigma has
-  // rendered the imported graph.
+  // counts, the time to the first frame and the part of it spent drawing
+  // are published once sigma has rendered the imported graph.
   show(data, since) {
+    const start = performance.now();
     this.clear();
     const graph = new Graph({ type: "directed", allowSelfLoops: true, ...(data.options || {}) });
     const positioned = prepare(data);
     graph.import(data);
     if (!positioned) place(graph);
-    this.pending = { graph, since };
+    this.pending = { graph, since, start };
     this.renderer.getCamera().setState({ x: 0.5, y: 0.5, ratio: 1, angle: 0 });
     this.renderer.setGraph(graph);
     this.startLayout();
@@ -143,6 +146,7 @@ export class GraphView {
     const now = performance.now();
     ds.firstFrameMs = String(Math.round(now - p.since));
     ds.firstFrameAt = String(Math.round(now));
+    ds.drawMs = String(Math.round(now - p.start));
     ds.nodes = String(p.graph.order);
     ds.edges = String(p.graph.size);
   }
@@ -224,7 +228,7 @@ export class GraphView {
     }
     if (minX === Infinity) return;
     const extent = Math.max(maxX - minX, maxY - minY);
-    const target = { x: (minX + maxX) / 2, y: (minY + maxY) / 2, ratio: Math.min(1, Math.max(0.08, extent * 1.5)) };
+    const target = { x: (minX + maxX) / 2, y: (minY + maxY) / 2, ratio: Math.min(1, Math.max(0.2, extent * 1.5)) };
     const camera = this.renderer.getCamera();
     await camera.animate(target, { duration: 600 });
     const s = camera.getState();
@@ -238,7 +242,7 @@ export class GraphView {
     if (!g.order) return;
     this.stopLayout();
     if (!this.layout) {
-      this.layout = new FA2Layout(g, { settings: { ...forceAtlas2.inferSettings(g), adjustSizes: false } });
+      this.layout = new FA2Layout(g, { settings: { ...forceAtlas2.inferSettings(g), gravity: 1 } });
     }
     this.layout.start();
     this.layoutTimer = setTimeout(() => this.stopLayout(), Math.min(3000 + g.order * 2, 20000));

@@ -1,11 +1,11 @@
 // The details panel: what a clicked node or edge holds, built with DOM
 // calls only (never markup from data), so a label can never become markup.
-import { isNetwork } from "./ip.js";
+import { isNetwork, parsePrefix } from "./ip.js";
 
 // el makes an element; strings among children become text.
 export function el(tag, props = {}, ...children) {
   const e = Object.assign(document.createElement(tag), props);
-  for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c);
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined) e.append(c);
   return e;
 }
 
@@ -28,7 +28,7 @@ function list(pairs) {
 
 function portList(ports, others) {
   if (!ports?.length) return el("p", {}, "none");
-  const items = ports.map(([port, flows]) => el("li", {}, `${port}: ${count(flows)} flows`));
+  const items = ports.map(([port, flows]) => el("li", {}, `${port}: ${flows === 1 ? "1 flow" : `${count(flows)} flows`}`));
   if (others) items.push(el("li", {}, `and ${count(others)} other ports`));
   return el("ol", {}, items);
 }
@@ -54,11 +54,13 @@ export function nodeDetails(graph, node, act) {
   const label = String(a.label ?? node);
   const { peers, ports } = busiest(graph, node, 8);
   const network = isNetwork(label);
+  const kind = network ? "network" : parsePrefix(label) ? "address"
+    : label.startsWith("eni-") ? "interface" : /^\d{12}$/.test(label) ? "account" : "node";
   return {
     title: label,
     body: [
       list([
-        ["Kind", network ? "network" : "node"],
+        ["Kind", kind],
         ["Addresses", count(a.addresses)],
         ["Bytes in", bytes(a.bytes_in)],
         ["Bytes out", bytes(a.bytes_out)],
