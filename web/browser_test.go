@@ -558,3 +558,29 @@ func TestPageDrawsALargeViewWithinFiveSeconds(t *testing.T) {
 	require.Equal(t, "stopped", p.eval(`document.getElementById("graph").dataset.layout`))
 	require.Equal(t, "Run layout", p.eval(`document.getElementById("layout").textContent`))
 }
+
+func TestPageOffersSmallerViewsOverTheCap(t *testing.T) {
+	// The sample has 31 addresses and 15 /24 networks.
+	base := serveSample(t, map[string]string{"GRAPHERD_VIEW_MAX_NODES": "20"})
+	p := openPage(t, base)
+	p.open("/ui/?" + sampleWindow + "&group=addr")
+	require.Equal(t, "error", p.settle())
+	status, _, body := get(t, base+"/?"+sampleWindow+"&group=addr&format=json")
+	require.Equal(t, http.StatusUnprocessableEntity, status)
+	var reason struct {
+		Message string `json:"message"`
+	}
+	require.NoError(t, json.Unmarshal(body, &reason))
+	require.Equal(t, reason.Message, p.message())
+	require.False(t, p.evalBool(`"nodes" in document.getElementById("graph").dataset`), "a view over the cap reports no counts")
+	offers := p.eval(`[...document.querySelectorAll("#actions button")].map((b) => b.textContent).join("|")`)
+	require.Equal(t, "Group by /28|Group by /24|Top 10 edges", offers)
+
+	p.do(chromedp.Click(chromedp.CSS(`#actions button:nth-child(3)`)))
+	top := p.requireDrawn(sampleWindow + "&group=addr&top=10")
+	require.Len(t, top.Edges, 10)
+	p.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("top").value = ""`), chromedp.Click(chromedp.CSS(`#view button[type="submit"]`)))
+	require.Equal(t, "error", p.settle())
+	p.do(chromedp.Click(chromedp.CSS(`#actions button:nth-child(2)`)))
+	p.requireDrawn(sampleWindow + "&group=cidr:24")
+}

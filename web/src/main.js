@@ -100,10 +100,14 @@ function describe(attrs) {
   return `${s}. ${state.start} to ${state.stop}.`;
 }
 
-// overCapActions offers coarser groupings and top-N views.
-function overCapActions() {
+// overCapActions offers coarser groupings and top-N views. When the
+// service's message names its node limit, the first top-N view is one that
+// fits (N edges touch at most 2N nodes).
+function overCapActions(message) {
   const i = NETWORKS.indexOf(state.group);
   const coarser = i < 0 ? ["cidr:24", "cidr:16"] : NETWORKS.slice(i + 1, i + 3);
+  const limit = /(\d+) nodes, more than the limit of (\d+)/.exec(message);
+  const fits = limit ? Math.max(1, Math.floor(Number(limit[2]) / 2)) : 500;
   const change = (p, v) => () => {
     state[p] = v;
     syncControls();
@@ -111,14 +115,13 @@ function overCapActions() {
   };
   return [
     ...coarser.map((g) => button(`Group by ${g.replace("cidr:", "/")}`, change("group", g))),
-    button("Top 1000 edges", change("top", "1000")),
-    button("Top 200 edges", change("top", "200")),
+    ...[...new Set([fits, Math.min(fits, 100)])].map((n) => button(`Top ${n} edges`, change("top", String(n)))),
   ];
 }
 
 function report(r) {
   setState(r.state === "drawing" ? "making" : r.state, r.state === "drawing" ? "Drawing." : r.message);
-  if (r.overCap) setActions(overCapActions());
+  if (r.overCap) setActions(overCapActions(r.message));
   else if (r.state === "failed") setActions([button("Try again", retry)]);
   else if (r.state === "notfound") setActions([button("Make this graph", retry)]);
   else if (r.state === "error") setActions([button("Try again", load)]);
