@@ -59,7 +59,7 @@ node:
 	@command -v npm >/dev/null
 
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
-	cd web && npm ci --no-audit --no-fund
+	cd web && npm ci --no-audit --no-fund --ignore-scripts
 
 ## web: rebuild the page's bundle in web/dist from web/src and the locked npm packages.
 web: node web/node_modules/.package-lock.json
