@@ -11,7 +11,7 @@ BENCH_LINES ?= 1000000
 
 export VERSITYGW
 
-.PHONY: all build run test vet versitygw graphviz bench fuzz load sample clean chromium node web check-assets screenshots
+.PHONY: all build run test vet versitygw graphviz bench bench-views fuzz load sample clean chromium node web check-assets screenshots
 
 all: build
 
@@ -84,11 +84,18 @@ bench: build
 	/usr/bin/time -f 'convert to stdout: %e s wall, %M KB peak RSS' ./$(BIN) convert $(CACHE)/bench/digest-$(BENCH_LINES).log > /dev/null
 	@ls -l $(CACHE)/bench/digest-$(BENCH_LINES).log $(CACHE)/bench/graph.dot
 
+## bench-views: view benchmarks, then a 1M-record graph made by the service and its JSON views timed cold, with the peak RSS.
+bench-views: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./pkg/flowtable/
+	$(GO) run ./tools/benchviews -bin ./$(BIN) -lines $(BENCH_LINES) -addrs 20000 -dir $(CACHE)/bench
+
 ## fuzz: a short run of each fuzz target.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGraph -fuzztime 30s ./pkg/grapher/
 	$(GO) test -run '^$$' -fuzz FuzzParseWindow -fuzztime 20s ./pkg/handlers/v1/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeJob -fuzztime 20s ./pkg/handlers/v1/
+	$(GO) test -run '^$$' -fuzz FuzzReaders -fuzztime 20s ./pkg/flowtable/
+	$(GO) test -run '^$$' -fuzz FuzzParseParams -fuzztime 20s ./pkg/flowtable/
 
 ## load: many concurrent clients against the standalone service on loopback, bounded in requests and time.
 load: build

@@ -36,6 +36,8 @@ type Limits struct {
 // message names the count and how to ask for less.
 type TooLargeError struct {
 	Nodes, Edges, MaxNodes, MaxEdges int
+	// Merged is View.Merged of the view that was too large.
+	Merged int
 }
 
 // Error implements error.
@@ -56,8 +58,11 @@ type View struct {
 	// RecordsRead counts the graph's records; RecordsUsed those merged into
 	// the view's edges.
 	RecordsRead, RecordsUsed int64
-	Nodes                    []Node
-	Edges                    []Edge
+	// Merged counts the distinct (source, target) pairs the filtered records
+	// merged into, before min_bytes and top: what the aggregation held.
+	Merged int
+	Nodes  []Node
+	Edges  []Edge
 }
 
 // Node is one node of a view; the sums are over the view's edges.
@@ -82,8 +87,8 @@ type Edge struct {
 	First, Last int64
 	// Ports are the busiest destination ports, busiest first.
 	Ports []PortFlows
-	// OtherPorts counts the other distinct destination ports.
-	OtherPorts int
+	// OtherPorts counts the flows to the ports not listed.
+	OtherPorts int64
 }
 
 // PortFlows is a destination port and the number of flows to it.
@@ -113,9 +118,11 @@ type nodeKey struct {
 	a   [16]byte
 }
 
-// edgeStat is one merged edge while aggregating: 40 bytes, so a million
+// edgeStat is one merged edge while aggregating: 48 bytes, so a million
 // distinct pairs stay well within a small service's memory.
 type edgeStat struct {
+	// pair is the (source, target) node pair, the edge's key.
+	pair                                   uint64
 	packets, bytes                         int64
 	flows, accepted, rejected, first, last uint32
 	// port is the only destination port seen, until multi is set and the
@@ -129,26 +136,35 @@ type edgeStat struct {
 const slabChunk = 8192
 
 type aggregator struct {
-	p      Params
-	group  Group
-	nodes4 map[uint32]uint32
+	p     Params
+	group Group
+	// nodes4 maps an IPv4 address or network to its node index plus one.
+	nodes4 *table64
 	nodesX map[nodeKey]uint32
 	keys   []nodeKey
 	addrs  []int64
 	// seen addresses, for the address counts of grouped nodes
-	seen4 map[uint32]struct{}
+	seen4 *table64
 	seen6 map[[16]byte]struct{}
 	// own maps an interface's own address to the name it is grouped under
 	own   map[netip.Addr]uint32
 	names []string
 
-	edges map[uint64]uint32
+	// slots index the slab by (source, target) pair with open addressing:
+	// each holds a slab index plus one, and the pair is in the slab, so a
+	// slot is 4 bytes and the lookup's one cache miss is the edge itself.
+	slots []uint32
+	shift uint
 	slab  [][]edgeStat
 	n     uint32
-	// ports holds the flows per (edge, port) of edges with several ports.
-	ports map[uint64]uint32
+	// sketchOf maps the slab index of an edge with several ports to its
+	// port sketch's index plus one.
+	sketchOf *table64
+	sketches []portSketch
 
 	read int64
+	// err stops the aggregation (too many pairs).
+	err error
 }
 
 // Aggregate reads the records open yields and returns the view p asks for,
@@ -156,15 +172,16 @@ type aggregator struct {
 // distinct nodes and edges, never with the records.
 func Aggregate(ctx context.Context, open Open, p Params, limits Limits) (*View, error) {
 	a := &aggregator{
-		p:      p,
-		group:  p.Group,
-		nodes4: make(map[uint32]uint32),
-		nodesX: make(map[nodeKey]uint32),
-		edges:  make(map[uint64]uint32),
-		ports:  make(map[uint64]uint32),
+		p:        p,
+		group:    p.Group,
+		nodes4:   newTable64(),
+		nodesX:   make(map[nodeKey]uint32),
+		slots:    make([]uint32, 1<<minTableBits),
+		shift:    64 - minTableBits,
+		sketchOf: newTable64(),
 	}
 	if p.Group.Kind == GroupCIDR || p.Group.Kind == GroupENI || p.Group.Kind == GroupAccount {
-		a.seen4 = make(map[uint32]struct{})
+		a.seen4 = newTable64()
 		a.seen6 = make(map[[16]byte]struct{})
 	}
 	if p.Group.Kind == GroupENI || p.Group.Kind == GroupAccount {
@@ -174,6 +191,9 @@ func Aggregate(ctx context.Context, open Open, p Params, limits Limits) (*View, 
 	}
 	if err := each(ctx, open, a.add); err != nil {
 		return nil, err
+	}
+	if a.err != nil {
+		return nil, a.err
 	}
 	return a.view(limits)
 }
@@ -256,17 +276,11 @@ func (a *aggregator) add(rec *flowlog.Record) {
 		return
 	}
 	s, d := a.node(rec.SrcAddr), a.node(rec.DstAddr)
-	k := uint64(s)<<32 | uint64(d)
-	i, ok := a.edges[k]
-	if !ok {
-		i = a.n
-		a.n++
-		if int(i/slabChunk) == len(a.slab) {
-			a.slab = append(a.slab, make([]edgeStat, slabChunk))
-		}
-		a.edges[k] = i
+	e, i := a.edge(uint64(s)<<32 | uint64(d))
+	if e == nil {
+		a.err = errTooManyPairs
+		return
 	}
-	e := &a.slab[i/slabChunk][i%slabChunk]
 	first, last := clampTime(rec.Start), clampTime(rec.End)
 	port := uint16(rec.DstPort)
 	switch {
@@ -274,14 +288,16 @@ func (a *aggregator) add(rec *flowlog.Record) {
 		e.first, e.last, e.port = first, last, port
 	case !e.multi && e.port != port:
 		e.multi = true
-		a.ports[uint64(i)<<16|uint64(e.port)] = e.flows
+		a.sketches = append(a.sketches, portSketch{})
+		*a.sketchOf.ref(uint64(i)) = uint32(len(a.sketches))
+		a.sketches[len(a.sketches)-1].add(e.port, e.flows)
 		fallthrough
 	default:
 		e.first = min(e.first, first)
 		e.last = max(e.last, last)
 	}
 	if e.multi {
-		a.ports[uint64(i)<<16|uint64(port)]++
+		a.sketches[a.sketchOf.get(uint64(i))-1].add(port, 1)
 	}
 	e.flows++
 	e.packets += rec.Packets
@@ -315,11 +331,11 @@ func (a *aggregator) node(addr netip.Addr) uint32 {
 		if a.group.Kind == GroupCIDR {
 			v &= ^uint32(0) << (32 - a.group.Bits4) // a shift by 32 is 0 for /0
 		}
-		i, ok := a.nodes4[v]
-		if !ok {
-			i = a.newNode(nodeKey{fam: fam4, a: [16]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}})
-			a.nodes4[v] = i
+		ref := a.nodes4.ref(uint64(v))
+		if *ref == 0 {
+			*ref = a.newNode(nodeKey{fam: fam4, a: [16]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}}) + 1
 		}
+		i := *ref - 1
 		a.count(i, addr)
 		return i
 	}
@@ -357,11 +373,11 @@ func (a *aggregator) count(i uint32, addr netip.Addr) {
 	}
 	if addr.Is4() {
 		b := addr.As4()
-		v := binary.BigEndian.Uint32(b[:])
-		if _, ok := a.seen4[v]; ok {
+		seen := a.seen4.ref(uint64(binary.BigEndian.Uint32(b[:])))
+		if *seen != 0 {
 			return
 		}
-		a.seen4[v] = struct{}{}
+		*seen = 1
 	} else {
 		v := addr.As16()
 		if _, ok := a.seen6[v]; ok {
@@ -438,6 +454,67 @@ func (a *aggregator) findOwnAddresses(ctx context.Context, open Open) error {
 
 func (a *aggregator) stat(i uint32) *edgeStat { return &a.slab[i/slabChunk][i%slabChunk] }
 
+// maxEdges is the most distinct pairs one aggregation holds: a slot keeps
+// a 24-bit index.
+const maxEdges = 1<<24 - 1
+
+// errTooManyPairs stops an aggregation past maxEdges.
+var errTooManyPairs = &TooLargeError{Edges: maxEdges + 1, MaxEdges: maxEdges, Merged: maxEdges}
+
+// slot packs an 8-bit fingerprint of the pair and the slab index plus one.
+func slotFingerprint(pair uint64) uint32 {
+	return uint32(((pair ^ pair>>29) * 0xbf58476d1ce4e5b9) >> 56)
+}
+
+// edge returns the edge of pair and its slab index, adding it when new, or
+// nil past maxEdges. A probe reads the slab (a cache miss) only when the
+// slot's fingerprint matches, one time in 256 for another pair.
+func (a *aggregator) edge(pair uint64) (*edgeStat, uint32) {
+	if 4*(int(a.n)+1) > 3*len(a.slots) {
+		a.growSlots()
+	}
+	fp := slotFingerprint(pair) << 24
+	mask := len(a.slots) - 1
+	for j := int((pair * 0x9e3779b97f4a7c15) >> a.shift); ; j = (j + 1) & mask {
+		slot := a.slots[j]
+		if slot == 0 {
+			if a.n >= maxEdges {
+				return nil, 0
+			}
+			i := a.n
+			if int(i/slabChunk) == len(a.slab) {
+				a.slab = append(a.slab, make([]edgeStat, slabChunk))
+			}
+			a.n++
+			a.slots[j] = fp | a.n
+			e := a.stat(i)
+			e.pair = pair
+			return e, i
+		}
+		if slot&0xff000000 == fp {
+			if i := slot&0xffffff - 1; a.stat(i).pair == pair {
+				return a.stat(i), i
+			}
+		}
+	}
+}
+
+// growSlots doubles the edge index, re-placing every edge: the slab is read
+// in order, so this costs no cache misses of its own.
+func (a *aggregator) growSlots() {
+	a.slots = make([]uint32, 2*len(a.slots))
+	a.shift--
+	mask := len(a.slots) - 1
+	for i := range a.n {
+		pair := a.stat(i).pair
+		j := int((pair * 0x9e3779b97f4a7c15) >> a.shift)
+		for a.slots[j] != 0 {
+			j = (j + 1) & mask
+		}
+		a.slots[j] = slotFingerprint(pair)<<24 | (i + 1)
+	}
+}
+
 // compareKeys orders node keys: IPv4, IPv6, then names, each in order.
 func (a *aggregator) compareKeys(x, y uint32) int {
 	kx, ky := &a.keys[x], &a.keys[y]
@@ -491,24 +568,34 @@ func (a *aggregator) view(limits Limits) (*View, error) {
 	var kept []ranked
 	if a.p.Top > 0 {
 		h := &rankHeap{a: a}
-		for pair, i := range a.edges {
-			if a.stat(i).bytes < a.p.MinBytes {
-				continue
-			}
-			r := ranked{pair: pair, i: i}
-			if h.Len() < a.p.Top {
+		for i := range a.n {
+			r := ranked{pair: a.stat(i).pair, i: i}
+			switch {
+			case a.stat(r.i).bytes < a.p.MinBytes:
+			case h.Len() < a.p.Top:
 				heap.Push(h, r)
-			} else if a.busier(r, h.l[0]) {
+			case a.busier(r, h.l[0]):
 				h.l[0] = r
 				heap.Fix(h, 0)
 			}
 		}
 		kept = h.l
 	} else {
-		kept = make([]ranked, 0, len(a.edges))
-		for pair, i := range a.edges {
+		// Count first: a view over the edge cap is refused without a list
+		// of all its edges.
+		n := 0
+		for i := range a.n {
 			if a.stat(i).bytes >= a.p.MinBytes {
-				kept = append(kept, ranked{pair: pair, i: i})
+				n++
+			}
+		}
+		if limits.MaxEdges > 0 && n > limits.MaxEdges {
+			return nil, &TooLargeError{Nodes: a.touched(), Edges: n, MaxNodes: limits.MaxNodes, MaxEdges: limits.MaxEdges, Merged: int(a.n)}
+		}
+		kept = make([]ranked, 0, n)
+		for i := range a.n {
+			if e := a.stat(i); e.bytes >= a.p.MinBytes {
+				kept = append(kept, ranked{pair: e.pair, i: i})
 			}
 		}
 	}
@@ -518,7 +605,7 @@ func (a *aggregator) view(limits Limits) (*View, error) {
 		used[uint32(r.pair)] = 0
 	}
 	if (limits.MaxEdges > 0 && len(kept) > limits.MaxEdges) || (limits.MaxNodes > 0 && len(used) > limits.MaxNodes) {
-		return nil, &TooLargeError{Nodes: len(used), Edges: len(kept), MaxNodes: limits.MaxNodes, MaxEdges: limits.MaxEdges}
+		return nil, &TooLargeError{Nodes: len(used), Edges: len(kept), MaxNodes: limits.MaxNodes, MaxEdges: limits.MaxEdges, Merged: int(a.n)}
 	}
 
 	order := make([]uint32, 0, len(used))
@@ -526,7 +613,7 @@ func (a *aggregator) view(limits Limits) (*View, error) {
 		order = append(order, n)
 	}
 	slices.SortFunc(order, a.compareKeys)
-	v := &View{Params: a.p, RecordsRead: a.read, Nodes: make([]Node, len(order)), Edges: make([]Edge, len(kept))}
+	v := &View{Params: a.p, RecordsRead: a.read, Merged: int(a.n), Nodes: make([]Node, len(order)), Edges: make([]Edge, len(kept))}
 	for vi, n := range order {
 		used[n] = vi
 		v.Nodes[vi] = Node{Key: a.keyString(n), Addresses: a.addrs[n]}
@@ -537,7 +624,6 @@ func (a *aggregator) view(limits Limits) (*View, error) {
 		}
 		return used[uint32(x.pair)] - used[uint32(y.pair)]
 	})
-	multi := make(map[uint32]int)
 	for ei, r := range kept {
 		s := a.stat(r.i)
 		e := Edge{
@@ -547,7 +633,7 @@ func (a *aggregator) view(limits Limits) (*View, error) {
 			First: int64(s.first), Last: int64(s.last),
 		}
 		if s.multi {
-			multi[r.i] = ei
+			e.Ports, e.OtherPorts = a.sketches[a.sketchOf.get(uint64(r.i))-1].top(int64(s.flows))
 		} else {
 			e.Ports = []PortFlows{{Port: int(s.port), Flows: int64(s.flows)}}
 		}
@@ -561,31 +647,27 @@ func (a *aggregator) view(limits Limits) (*View, error) {
 		dst.FlowsIn += e.Flows
 		dst.RejectedIn += e.Rejected
 	}
-	if len(multi) > 0 {
-		for k, flows := range a.ports {
-			if ei, ok := multi[uint32(k>>16)]; ok {
-				v.Edges[ei].Ports = append(v.Edges[ei].Ports, PortFlows{Port: int(uint16(k)), Flows: int64(flows)})
-			}
+	layout(v)
+	return v, nil
+}
+
+// touched counts the nodes the edges with at least MinBytes touch.
+func (a *aggregator) touched() int {
+	seen := make([]bool, len(a.keys))
+	n := 0
+	for i := range a.n {
+		e := a.stat(i)
+		if e.bytes < a.p.MinBytes {
+			continue
 		}
-		for _, ei := range multi {
-			e := &v.Edges[ei]
-			slices.SortFunc(e.Ports, func(x, y PortFlows) int {
-				if x.Flows != y.Flows {
-					if x.Flows > y.Flows {
-						return -1
-					}
-					return 1
-				}
-				return x.Port - y.Port
-			})
-			if len(e.Ports) > MaxPorts {
-				e.OtherPorts = len(e.Ports) - MaxPorts
-				e.Ports = slices.Clip(e.Ports[:MaxPorts])
+		for _, node := range [2]uint32{uint32(e.pair >> 32), uint32(e.pair)} {
+			if !seen[node] {
+				seen[node] = true
+				n++
 			}
 		}
 	}
-	layout(v)
-	return v, nil
+	return n
 }
 
 // keyString is the key and label of node n.

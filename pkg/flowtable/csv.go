@@ -34,7 +34,7 @@ func WriteCSV(w io.Writer, v *View) error {
 			row[2+j] = strconv.FormatInt(n, 10)
 		}
 		row[9] = ports.String()
-		row[10] = strconv.Itoa(e.OtherPorts)
+		row[10] = strconv.FormatInt(e.OtherPorts, 10)
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("flowtable: write csv: %w", err)
 		}

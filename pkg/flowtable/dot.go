@@ -21,8 +21,8 @@ func WriteDOT(w io.Writer, v *View, m Meta) error {
 	bw.WriteString("\tedge [fontname=\"Helvetica\" fontsize=8 arrowsize=0.6]\n")
 	for i := range v.Nodes {
 		n := &v.Nodes[i]
-		label := fmt.Sprintf("%s\nout %s / %d flows\nin %s / %d flows", n.Key,
-			humanBytes(n.BytesOut), n.FlowsOut, humanBytes(n.BytesIn), n.FlowsIn)
+		label := fmt.Sprintf("%s\nout %s / %s\nin %s / %s", n.Key,
+			humanBytes(n.BytesOut), flows(n.FlowsOut), humanBytes(n.BytesIn), flows(n.FlowsIn))
 		if n.Addresses > 1 {
 			label = fmt.Sprintf("%s\n%d addresses", label, n.Addresses)
 		}
@@ -61,7 +61,7 @@ func penWidth(bytes int64) float64 {
 
 func edgeLabel(e *Edge) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d flows, %s", e.Flows, humanBytes(e.Bytes))
+	fmt.Fprintf(&b, "%s, %s", flows(e.Flows), humanBytes(e.Bytes))
 	for i, pf := range e.Ports {
 		if i == 3 {
 			break
@@ -72,10 +72,17 @@ func edgeLabel(e *Edge) string {
 		}
 		fmt.Fprintf(&b, "%s%d", sep, pf.Port)
 	}
-	if more := len(e.Ports) - 3 + e.OtherPorts; more > 0 {
-		fmt.Fprintf(&b, " +%d", more)
+	if len(e.Ports) > 3 || e.OtherPorts > 0 {
+		b.WriteString(", …")
 	}
 	return b.String()
+}
+
+func flows(n int64) string {
+	if n == 1 {
+		return "1 flow"
+	}
+	return strconv.FormatInt(n, 10) + " flows"
 }
 
 // humanBytes writes n in decimal units: 950 B, 1.2 kB, 3.4 MB.

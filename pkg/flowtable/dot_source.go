@@ -29,8 +29,8 @@ type DOTReader struct {
 	records int64
 	long    []byte
 	err     error
-	// last strings, reused while records repeat them (they mostly do)
-	acct, eni string
+	// the last ids, raw and unescaped, reused while records repeat them
+	acctRaw, acct, eniRaw, eni string
 }
 
 // NewDOTReader reads records from the DOT graph r.
@@ -120,11 +120,13 @@ func (d *DOTReader) edge(from, to, attrs []byte) bool {
 	}
 	rec := &d.rec
 	*rec = flowlog.Record{Version: 2, LogStatus: flowlog.StatusOK, SrcAddr: src, DstAddr: dst}
-	if v := unescape(attr(attrs, "govpc_accountID")); v != d.acct {
-		d.acct = v
+	// Records mostly repeat the previous record's ids: keep the string
+	// rather than making a new one per edge.
+	if v := attr(attrs, "govpc_accountID"); string(v) != d.acctRaw {
+		d.acctRaw, d.acct = string(v), unescape(v)
 	}
-	if v := unescape(attr(attrs, "govpc_eniID")); v != d.eni {
-		d.eni = v
+	if v := attr(attrs, "govpc_eniID"); string(v) != d.eniRaw {
+		d.eniRaw, d.eni = string(v), unescape(v)
 	}
 	rec.AccountID, rec.InterfaceID = d.acct, d.eni
 	rec.SrcPort = int(d.int(attrs, "govpc_srcPort"))

@@ -92,7 +92,7 @@ func WriteJSON(w io.Writer, v *View, m Meta) error {
 			b = append(b, ']')
 		}
 		b = append(b, `],"other_ports":`...)
-		b = strconv.AppendInt(b, int64(e.OtherPorts), 10)
+		b = strconv.AppendInt(b, e.OtherPorts, 10)
 		b = append(b, "}}"...)
 		if b = flushIfFull(bw, b); b == nil {
 			return fmt.Errorf("flowtable: write json: %w", bw.Flush())

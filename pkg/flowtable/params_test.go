@@ -121,13 +121,15 @@ func TestRenderSVG(t *testing.T) {
 	for name, view := range map[string]*flowtable.View{"dot": v, "sfdp": big} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			svg, err := flowtable.RenderSVG(context.Background(), view, testMeta, time.Minute)
+			svg, err := flowtable.RenderSVG(context.Background(), view, testMeta, flowtable.SVGOptions{Timeout: time.Minute})
 			require.NoError(t, err)
 			titles := svgTitles(t, svg)
 			// Graphviz writes one <title> per node and edge, plus the graph's.
 			require.Equal(t, 1+len(view.Nodes)+len(view.Edges), len(titles))
 		})
 	}
+	_, err = flowtable.RenderSVG(context.Background(), v, testMeta, flowtable.SVGOptions{Dir: t.TempDir()})
+	require.ErrorIs(t, err, flowtable.ErrNoGraphviz)
 }
 
 // manyNodes is a view of a ring of n addresses.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"time"
 )
 
@@ -39,18 +40,31 @@ func SVGKind(p Params) string {
 	return "svg-" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
+// SVGOptions says how Graphviz is run.
+type SVGOptions struct {
+	// Timeout bounds one layout; zero means none.
+	Timeout time.Duration
+	// Dir is the folder holding the dot and sfdp commands; empty means they
+	// are looked for in PATH.
+	Dir string
+}
+
 // RenderSVG lays v out with Graphviz (dot for small views, sfdp for large
-// ones), run as a process bounded by timeout, and returns the SVG. It returns
-// ErrNoGraphviz when Graphviz is missing.
-func RenderSVG(ctx context.Context, v *View, m Meta, timeout time.Duration) ([]byte, error) {
+// ones), run as a process bounded by the timeout, and returns the SVG. It
+// returns ErrNoGraphviz when Graphviz is missing.
+func RenderSVG(ctx context.Context, v *View, m Meta, o SVGOptions) ([]byte, error) {
 	engine, args := "dot", []string{"-Tsvg"}
 	if len(v.Nodes) > DotMaxNodes {
 		engine, args = "sfdp", []string{"-Tsvg", "-Goverlap=prism", "-Gsplines=false"}
+	}
+	if o.Dir != "" {
+		engine = filepath.Join(o.Dir, engine)
 	}
 	path, err := exec.LookPath(engine)
 	if err != nil {
 		return nil, ErrNoGraphviz
 	}
+	timeout := o.Timeout
 	var in bytes.Buffer
 	if err := WriteDOT(&in, v, m); err != nil {
 		return nil, err

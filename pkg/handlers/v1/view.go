@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,8 @@ type ViewLimits struct {
 	MaxSVGNodes int
 	// SVGTimeout bounds one Graphviz layout.
 	SVGTimeout time.Duration
+	// GraphvizDir holds Graphviz's commands; empty means PATH.
+	GraphvizDir string
 }
 
 // negotiate picks the format from the Accept header when the query names
@@ -159,7 +162,7 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	if p.Format == flowtable.FormatSVG && h.Views.MaxSVGNodes > 0 {
 		limits.MaxNodes = h.Views.MaxSVGNodes
 	}
-	view, err := flowtable.Aggregate(ctx, h.openRecords(ctx, id, objs), p, limits)
+	view, err := h.aggregate(ctx, h.openRecords(ctx, id, objs), p, limits)
 	var tooLarge *flowtable.TooLargeError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -179,7 +182,7 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	case flowtable.FormatCSV:
 		h.serve(w, r, logger, id, CSVContentType, id+".csv", func(out io.Writer) error { return flowtable.WriteCSV(out, view) })
 	case flowtable.FormatSVG:
-		svg, err := flowtable.RenderSVG(ctx, view, meta, h.Views.SVGTimeout)
+		svg, err := flowtable.RenderSVG(ctx, view, meta, flowtable.SVGOptions{Timeout: h.Views.SVGTimeout, Dir: h.Views.GraphvizDir})
 		switch {
 		case errors.Is(err, flowtable.ErrNoGraphviz):
 			writeError(w, r, logger, &httpError{status: http.StatusNotImplemented, msg: err.Error(), event: runtime.EventDependencyFailure})
@@ -202,6 +205,41 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	default:
 		h.serve(w, r, logger, id, DOTContentType, id+".view.dot", func(out io.Writer) error { return flowtable.WriteDOT(out, view, meta) })
 	}
+}
+
+// aggregateSlots bounds the aggregations running at once in the process:
+// each holds up to ~60 bytes per distinct pair it merges, and one at a time
+// keeps the service's memory that of its largest view. A view takes well
+// under a second, so a second caller waits briefly rather than doubling the
+// memory.
+var aggregateSlots = make(chan struct{}, 1)
+
+// releaseAfterPairs is the size of aggregation after which its memory is
+// handed back at once: the collector would otherwise let the next one grow
+// the heap to twice the size of this one before collecting.
+const releaseAfterPairs = 100_000
+
+// aggregate runs flowtable.Aggregate in the process's one aggregation slot.
+func (h *Graph) aggregate(ctx context.Context, open flowtable.Open, p flowtable.Params, limits flowtable.Limits) (*flowtable.View, error) {
+	select {
+	case aggregateSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-aggregateSlots }()
+	view, err := flowtable.Aggregate(ctx, open, p, limits)
+	merged := 0
+	var tooLarge *flowtable.TooLargeError
+	switch {
+	case err == nil:
+		merged = view.Merged
+	case errors.As(err, &tooLarge):
+		merged = tooLarge.Merged
+	}
+	if merged > releaseAfterPairs {
+		debug.FreeOSMemory()
+	}
+	return view, err
 }
 
 // graphComplete answers for a graph that is not complete (204 being made,
