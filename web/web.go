@@ -29,7 +29,7 @@ var dist embed.FS
 // contentSecurityPolicy lets the page run only its own script and style and
 // talk only to its own origin. ForceAtlas2's layout runs in a worker that
 // its library starts from a blob: URL of the bundled code, hence worker-src.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; worker-src blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // asset is one embedded file with its validator.
