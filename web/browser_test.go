@@ -25,6 +25,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog/flowlogtest"
@@ -490,6 +491,16 @@ func TestPageMakesSampleGraphAndFollowsItsControls(t *testing.T) {
 	require.Equal(t, "1", p.eval(`document.getElementById("graph").dataset.highlighted`))
 	require.Less(t, zoomed[2], 0.5, "the camera zoomed in on the address")
 	require.NotEqual(t, camera, zoomed, "the camera moved to the address")
+
+	// The camera is centred on the address, so a click in the middle of
+	// the graph lands on it; Escape closes the details first.
+	p.do(chromedp.KeyEvent(kb.Escape))
+	require.True(t, p.evalBool(`document.getElementById("details").hidden`))
+	var box struct{ X, Y, Width, Height float64 }
+	require.NoError(t, json.Unmarshal([]byte(p.eval(`JSON.stringify(document.getElementById("graph").getBoundingClientRect())`)), &box))
+	p.do(chromedp.MouseClickXY(box.X+box.Width/2, box.Y+box.Height/2))
+	require.Equal(t, selected, p.eval(`document.getElementById("graph").dataset.selected || ""`), "a click on the node selects it")
+	require.False(t, p.evalBool(`document.getElementById("details").hidden`))
 
 	// Every download link of the view answers its format.
 	links := p.eval(`JSON.stringify([...document.querySelectorAll("#downloads a")].map((a) => a.href))`)
