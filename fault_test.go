@@ -417,7 +417,7 @@ func TestFaultHostileInput(t *testing.T) {
 		require.NoError(t, p.stop(t, syscall.SIGTERM))
 
 		// Nothing was written outside the data folders, and only the valid
-		// job left a graph.
+		// job left a graph (its DOT and its flow table).
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -425,7 +425,7 @@ func TestFaultHostileInput(t *testing.T) {
 			rel, _ := filepath.Rel(root, path)
 			switch rel {
 			case ".", "data", filepath.Join("data", "graphs"), filepath.Join("data", "progress"),
-				filepath.Join("data", "graphs", id+".dot"):
+				filepath.Join("data", "graphs", id+".dot"), filepath.Join("data", "graphs", id+".table"):
 				return nil
 			}
 			return fmt.Errorf("unexpected file %s", rel)

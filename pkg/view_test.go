@@ -278,3 +278,26 @@ func requireSVG(t *testing.T, b []byte) {
 	require.Equal(t, "svg", root)
 	require.Greater(t, titles, 1)
 }
+
+// tableFailStorage keeps graphs but cannot store flow tables.
+type tableFailStorage struct{ storage.Memory }
+
+func (s *tableFailStorage) StoreObject(_ context.Context, _, _ string, r io.Reader) error {
+	_, _ = io.CopyN(io.Discard, r, 10)
+	return errors.New("disk full")
+}
+
+// TestTableStoreFailureFailsTheGraph shows a graph whose table cannot be
+// stored is not stored either: the job fails as a storage failure, to be
+// retried, rather than leaving a graph without its table.
+func TestTableStoreFailureFailsTheGraph(t *testing.T) {
+	t.Parallel()
+	st := &tableFailStorage{}
+	h := newHarness(t, &Service{Digester: staticDigest(sampleV2), Storage: st}, nil)
+	status, _, body := h.do(t, http.MethodPost, "/topic/event", strings.NewReader(jobBody(t, window)))
+	require.Equal(t, http.StatusInternalServerError, status)
+	require.Equal(t, "storage dependency failed", message(t, body))
+	ok, err := st.Exists(context.Background(), jobID(t, window))
+	require.NoError(t, err)
+	require.False(t, ok, "the graph was stored without its table")
+}

@@ -3,6 +3,7 @@ package flowtable_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"syscall"
@@ -105,4 +106,38 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRenderSVG lays out random views of growing size with each
+// Graphviz engine: where dot stops being quick is where RenderSVG switches
+// to sfdp (DotMaxNodes).
+func BenchmarkRenderSVG(b *testing.B) {
+	for _, c := range []struct {
+		engine string
+		nodes  int
+	}{{"dot", 25}, {"dot", 50}, {"sfdp", 50}, {"sfdp", 200}, {"sfdp", 2000}} {
+		b.Run(fmt.Sprintf("%s/%d", c.engine, c.nodes), func(b *testing.B) {
+			v := randomView(b, c.nodes)
+			for b.Loop() {
+				if _, err := flowtable.RenderSVG(context.Background(), v, testMeta, flowtable.SVGOptions{Engine: c.engine, Timeout: 10 * time.Minute}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// randomView is a view of n addresses with three edges from each.
+func randomView(b *testing.B, n int) *flowtable.View {
+	rng := newRand()
+	recs := randomRecords(rng, 3*n)
+	for i := range recs {
+		recs[i].SrcAddr = addrN(i % n)
+		recs[i].DstAddr = addrN(rng.IntN(n))
+	}
+	v, err := flowtable.Aggregate(context.Background(), fromRecords(recs), flowtable.Params{}, flowtable.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
 }

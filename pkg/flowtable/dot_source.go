@@ -112,8 +112,8 @@ func (d *DOTReader) parse(line []byte) bool {
 }
 
 func (d *DOTReader) edge(from, to, attrs []byte) bool {
-	src, ok1 := d.nodes[string(from)]
-	dst, ok2 := d.nodes[string(to)]
+	src, ok1 := d.node(from)
+	dst, ok2 := d.node(to)
 	if !ok1 || !ok2 {
 		d.fail(fmt.Errorf("%w: line %d: edge between undeclared nodes", ErrNotGraph, d.line))
 		return false
@@ -145,6 +145,16 @@ func (d *DOTReader) edge(from, to, attrs []byte) bool {
 		rec.Action = flowlog.Missing
 	}
 	return d.err == nil
+}
+
+// node returns the address of a node id: its declared label, or the id
+// itself when it is an address (quoted or not) that was never declared.
+func (d *DOTReader) node(id []byte) (netip.Addr, bool) {
+	if a, ok := d.nodes[string(id)]; ok {
+		return a, true
+	}
+	a, err := netip.ParseAddr(string(bytes.Trim(id, `"`)))
+	return a, err == nil
 }
 
 // int parses the integer attribute name; "-" (a missing protocol) is -1.

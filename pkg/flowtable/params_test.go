@@ -117,7 +117,7 @@ func TestRenderSVG(t *testing.T) {
 	_, table := graphBoth(t, readFile(t, filepath.Join(goldenDir, "basic.log")))
 	v, err := flowtable.Aggregate(context.Background(), fromTable(table), mustParams(t, "group=addr"), flowtable.Limits{})
 	require.NoError(t, err)
-	big := manyNodes(t, flowtable.DotMaxNodes+50)
+	big := manyNodes(t, flowtable.DotMaxNodes+20)
 	for name, view := range map[string]*flowtable.View{"dot": v, "sfdp": big} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

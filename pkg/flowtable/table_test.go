@@ -141,6 +141,17 @@ func TestDOTReaderReadsTheGraphersRecords(t *testing.T) {
 	require.Equal(t, []string{"12\"34", "eni-\\x", flowlog.Missing}, []string{last.AccountID, last.InterfaceID, last.Action})
 	require.Equal(t, -1, last.Protocol)
 
+	// The README's style: semicolons, commas, quoted ids that are addresses.
+	styled := "digraph {\n  n1 [label=\"10.0.0.1\"];\n  \"10.0.0.1\" -> \"2001:db8::2\" [govpc_accountID=\"1\", govpc_eniID=\"eni-1\", " +
+		"govpc_srcPort=\"0\", govpc_dstPort=\"443\", govpc_protocol=\"6\", govpc_packets=\"2\", govpc_bytes=\"30\", " +
+		"govpc_start=\"1\", govpc_end=\"2\", color=\"red\", label=\"x\"];\n  n1 -> \"2001:db8::2\" [govpc_accountID=\"1\", govpc_eniID=\"eni-1\", " +
+		"govpc_srcPort=\"0\", govpc_dstPort=\"22\", govpc_protocol=\"6\", govpc_packets=\"1\", govpc_bytes=\"5\", govpc_start=\"1\", govpc_end=\"2\", color=\"green\"];\n}\n"
+	recs, err := readAll(t, flowtable.NewDOTReader(strings.NewReader(styled)))
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	require.Equal(t, []any{"10.0.0.1", "2001:db8::2", 443, int64(30), flowlog.ActionReject, flowlog.ActionAccept},
+		[]any{recs[0].SrcAddr.String(), recs[0].DstAddr.String(), recs[0].DstPort, recs[0].Bytes, recs[0].Action, recs[1].Action})
+
 	_, err = readAll(t, flowtable.NewDOTReader(strings.NewReader("digraph {\n\ta -> b [govpc_bytes=\"1\"]\n}\n")))
 	require.ErrorIs(t, err, flowtable.ErrNotGraph)
 	_, err = readAll(t, flowtable.NewDOTReader(strings.NewReader("digraph {\n\ta [label=\"not an address\"]\n}\n")))

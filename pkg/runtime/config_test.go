@@ -313,6 +313,13 @@ func TestLoadValidValues(t *testing.T) {
 			require.Equal(t, 5*time.Second, c.RequestTimeout)
 			require.Zero(t, c.HTTPRetries)
 		}},
+		{"views", map[string]string{
+			"GRAPHERD_VIEW_MAX_NODES": "500", "GRAPHERD_VIEW_MAX_EDGES": "900", "GRAPHERD_VIEW_MAX_SVG_NODES": "50",
+			"GRAPHERD_VIEW_SVG_TIMEOUT": "5s",
+		}, func(t *testing.T, c *Config) {
+			require.Equal(t, []int{500, 900, 50}, []int{c.ViewMaxNodes, c.ViewMaxEdges, c.ViewMaxSVGNodes})
+			require.Equal(t, 5*time.Second, c.ViewSVGTimeout)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -420,6 +427,10 @@ func TestLoadInvalidValuesNameTheVariable(t *testing.T) {
 		{"GRAPHERD_HTTP_TIMEOUT", "0s", nil, "greater than 0"},
 		{"GRAPHERD_HTTP_RETRIES", "-1", nil, "between 0 and 10"},
 		{"GRAPHERD_HTTP_RETRIES", "11", nil, "between 0 and 10"},
+		{"GRAPHERD_VIEW_MAX_NODES", "0", nil, "between 1 and"},
+		{"GRAPHERD_VIEW_MAX_EDGES", "many", nil, "not a whole number"},
+		{"GRAPHERD_VIEW_MAX_SVG_NODES", "-1", nil, "between 1 and"},
+		{"GRAPHERD_VIEW_SVG_TIMEOUT", "0s", nil, "greater than 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowtable"
@@ -35,6 +36,10 @@ type Graph struct {
 	WriteTimeout time.Duration
 	// Views caps the views of a graph (see view.go).
 	Views ViewLimits
+
+	// slot holds the one aggregation running at a time (see aggregate).
+	slotOnce sync.Once
+	slot     chan struct{}
 }
 
 // created is the body of a 202 answer to POST /.

@@ -207,26 +207,25 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	}
 }
 
-// aggregateSlots bounds the aggregations running at once in the process:
-// each holds up to ~60 bytes per distinct pair it merges, and one at a time
-// keeps the service's memory that of its largest view. A view takes well
-// under a second, so a second caller waits briefly rather than doubling the
-// memory.
-var aggregateSlots = make(chan struct{}, 1)
-
 // releaseAfterPairs is the size of aggregation after which its memory is
 // handed back at once: the collector would otherwise let the next one grow
 // the heap to twice the size of this one before collecting.
 const releaseAfterPairs = 100_000
 
-// aggregate runs flowtable.Aggregate in the process's one aggregation slot.
+// aggregate runs flowtable.Aggregate in the handler's one aggregation slot.
+//
+// One aggregation runs at a time per handler: each holds up to ~60 bytes per
+// distinct pair it merges, and one at a time keeps the service's memory that
+// of its largest view. A view takes well under a second, so a second caller
+// waits briefly (or until its request ends) rather than doubling the memory.
 func (h *Graph) aggregate(ctx context.Context, open flowtable.Open, p flowtable.Params, limits flowtable.Limits) (*flowtable.View, error) {
+	h.slotOnce.Do(func() { h.slot = make(chan struct{}, 1) })
 	select {
-	case aggregateSlots <- struct{}{}:
+	case h.slot <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-aggregateSlots }()
+	defer func() { <-h.slot }()
 	view, err := flowtable.Aggregate(ctx, open, p, limits)
 	merged := 0
 	var tooLarge *flowtable.TooLargeError
