@@ -1,5 +1,6 @@
 # vpcflow-grapherd — build, run and test targets. `make test` installs what the
-# tests need (Versity S3 Gateway, Graphviz, a local SQS server) on a fresh machine.
+# tests need (Versity S3 Gateway, Graphviz, Chromium, Node.js, a local SQS server)
+# on a fresh machine.
 
 BIN        := bin/vpcflow-grapherd
 CACHE      := $(CURDIR)/.cache
@@ -13,7 +14,7 @@ BENCH_LINES ?= 1000000
 export VERSITYGW
 export LOCAL_AWS_SQS
 
-.PHONY: all build run test vet versitygw graphviz bench bench-views fuzz load sample clean
+.PHONY: all build run test vet versitygw sqs-server nodejs graphviz bench bench-views bench-queue bench-queue-procs fuzz load sample clean chromium web check-assets screenshots
 
 all: build
 
@@ -28,8 +29,9 @@ run: build
 	RUNTIME_STATS_OUTPUT=$${RUNTIME_STATS_OUTPUT:-NULLSTAT} \
 	./$(BIN)
 
-## test: vet, then every test with the race detector, against a real S3 server, a local SQS server and Graphviz.
-test: versitygw sqs-server graphviz vet
+## test: vet, then every test with the race detector, against a real S3 server, a local SQS server,
+## Graphviz and Chromium, after checking the embedded web bundle matches its sources.
+test: versitygw sqs-server graphviz chromium check-assets vet
 	$(GOTEST) -timeout 40m ./...
 
 vet:
@@ -65,6 +67,28 @@ graphviz:
 		echo "installing graphviz"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; }
 	@command -v dot >/dev/null
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+	@command -v chromium >/dev/null
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --ignore-scripts
+
+## web: rebuild the page's bundle in web/dist from web/src and the locked npm packages.
+web: nodejs web/node_modules/.package-lock.json
+	cd web && node build.mjs
+
+## check-assets: fail when the committed bundle in web/dist does not match its sources.
+check-assets: web
+	@git diff --exit-code --stat -- web/dist && test -z "$$(git status --porcelain -- web/dist)" || { \
+		echo "web/dist does not match web/src: run make web and commit web/dist"; exit 1; }
+
+## screenshots: retake the page's screenshots in docs/img with headless Chromium.
+screenshots: chromium
+	$(GO) test -count=1 -run 'TestPageMakesSampleGraph' ./web/ -update-screenshots
 
 ## bench: converter benchmarks and the 1M-line conversion with its peak RSS.
 bench: build

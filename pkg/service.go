@@ -25,6 +25,7 @@ import (
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/storage"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/worker"
+	"github.com/asecurityteam/vpcflow-grapherd/web"
 )
 
 // Service is vpcflow-grapherd: its modules, the background consumers that
@@ -158,7 +159,9 @@ func (s *Service) BindRoutes(r chi.Router) error {
 		},
 	}
 	r.Post("/", graph.Post)
-	r.Get("/", graph.Get)
+	// A browser opening the root with no window is sent to the page.
+	r.With(web.RedirectBrowsers).Get("/", graph.Get)
+	r.Mount(web.Path, web.Handler())
 	if cfg.Role == runtime.RoleAll {
 		w := &v1.Worker{
 			Logger:       s.Logger,
