@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,9 +237,14 @@ func TestServerCutsOffSlowHeaders(t *testing.T) {
 	}()
 	require.NoError(t, conn.SetReadDeadline(time.Now().Add(5*time.Second)))
 	_, err = io.ReadAll(conn)
-	require.NoError(t, err, "the server closes the connection (EOF), not our read deadline")
+	// The server closing with our trickled bytes unread may reach us as a
+	// reset rather than an EOF; either is the server, not our deadline.
+	if !errors.Is(err, syscall.ECONNRESET) {
+		require.NoError(t, err, "the server closes the connection (EOF), not our read deadline")
+	}
 	elapsed := time.Since(start)
-	require.GreaterOrEqual(t, elapsed, 150*time.Millisecond)
+	// The server's clock starts at accept, a little before ours.
+	require.GreaterOrEqual(t, elapsed, 100*time.Millisecond)
 	require.Less(t, elapsed, 2*time.Second, "cut off near ReadHeaderTimeout")
 	_ = conn.Close()
 	<-writeErr
