@@ -1,0 +1,79 @@
+package v1
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/marker"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/storage"
+)
+
+// reviewDOT is a stored graph of one edge, as the writer writes it.
+const reviewDOT = "digraph {\n\tn0a000001 [label=\"10.0.0.1\"]\n\tn0a000002 [label=\"10.0.0.2\"]\n" +
+	"\tn0a000001 -> n0a000002 [govpc_accountID=\"1\" govpc_eniID=\"eni-1\" govpc_srcPort=\"1\" govpc_dstPort=\"443\" " +
+	"govpc_protocol=\"6\" govpc_packets=\"2\" govpc_bytes=\"300\" govpc_start=\"10\" govpc_end=\"20\" color=\"green\" label=\"x\"]\n}\n"
+
+// reviewGraph is a Graph over memory storage holding reviewDOT for
+// viewWindow, logging JSON to the returned buffer.
+func reviewGraph(t *testing.T) (*Graph, *lockedBuffer) {
+	t.Helper()
+	mem := &storage.Memory{}
+	start, stop, err := ParseWindow(viewWindow, 0)
+	require.NoError(t, err)
+	require.NoError(t, mem.Store(context.Background(), ComputeID(start, stop), strings.NewReader(reviewDOT)))
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return &Graph{
+		Storage: &storage.InProgress{Storage: mem, Marker: &marker.Memory{Timeout: time.Minute}},
+		Logger:  logger,
+		Views:   ViewLimits{GraphvizDir: t.TempDir()},
+	}, logs
+}
+
+// goneWriter is a client that hung up: every write fails as a broken pipe.
+type goneWriter struct{ *httptest.ResponseRecorder }
+
+func (goneWriter) Write([]byte) (int, error) { return 0, errors.New("write: broken pipe") }
+
+// TestReviewViewClientGoneIsNotAStorageFailure: a client that hangs up
+// while a view is written to it is a client-gone event at info level, as it
+// is for the stored DOT, not an ERROR dependency-failure of the storage
+// that pages whoever alerts on it.
+func TestReviewViewClientGoneIsNotAStorageFailure(t *testing.T) {
+	t.Parallel()
+	h, logs := reviewGraph(t)
+	func() {
+		defer func() {
+			require.Equal(t, http.ErrAbortHandler, recover(), "the broken answer is aborted")
+		}()
+		h.Get(goneWriter{httptest.NewRecorder()}, httptest.NewRequest(http.MethodGet, "/?"+viewWindow+"&format=csv", nil))
+	}()
+	require.Equal(t, []string{"INFO client-gone"}, events(t, logs))
+}
+
+// TestReviewViewCancelledWaitIsNotAnError: a client that hangs up while its
+// view waits for the aggregation slot is gone, not a failed dependency: no
+// ERROR line for a request nobody is waiting for.
+func TestReviewViewCancelledWaitIsNotAnError(t *testing.T) {
+	t.Parallel()
+	h, logs := reviewGraph(t)
+	h.slotOnce.Do(func() { h.slot = make(chan struct{}, 1) })
+	h.slot <- struct{}{} // a slow view holds the slot
+	ctx, cancel := context.WithCancel(context.Background())
+	// The client hangs up once its view waits for the slot; Get cannot
+	// return before the slot frees or the request ends.
+	time.AfterFunc(200*time.Millisecond, cancel)
+	rec := httptest.NewRecorder()
+	h.Get(rec, httptest.NewRequest(http.MethodGet, "/?"+viewWindow+"&format=json", nil).WithContext(ctx))
+	for _, r := range logs.records(t) {
+		require.NotEqual(t, "ERROR", r["level"], "log line %v", r)
+	}
+}
