@@ -168,6 +168,11 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	case errors.As(err, &tooLarge):
 		writeError(w, r, logger, &httpError{status: http.StatusUnprocessableEntity, msg: err.Error(), event: runtime.EventInvalidInput})
 		return
+	case r.Context().Err() != nil:
+		// The client went away while its view waited or was aggregated.
+		runtime.LogEvent(ctx, logger, slog.LevelInfo, runtime.EventClientGone,
+			fmt.Errorf("view request ended before its answer: %w", err), slog.String("id", id))
+		return
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, r, logger, err)
 		return
@@ -289,13 +294,37 @@ func (h *Graph) openRecords(ctx context.Context, id string, objs types.ObjectSto
 // breaks the connection, so a cut-short view is never taken for whole.
 func (h *Graph) serve(w http.ResponseWriter, r *http.Request, logger *slog.Logger, id, contentType, filename string, write func(io.Writer) error) {
 	out, finish := startBody(w, r, contentType, filename, h.WriteTimeout)
-	err := write(out)
+	client := &clientWriter{w: out}
+	err := write(client)
 	if err == nil {
 		err = finish()
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+		return
+	case client.err != nil, r.Context().Err() != nil:
+		// The client went away or stopped reading: nothing is wrong with
+		// the storage.
+		runtime.LogEvent(r.Context(), logger, slog.LevelInfo, runtime.EventClientGone,
+			fmt.Errorf("view stream to the client ended: %w", err), slog.String("id", id))
+	default:
 		runtime.LogDependencyFailure(r.Context(), logger, runtime.DependencyStorage,
 			fmt.Errorf("view stream interrupted: %w", err), slog.String("id", id))
-		panic(http.ErrAbortHandler)
 	}
+	panic(http.ErrAbortHandler)
+}
+
+// clientWriter remembers a failed write to the client, so a broken answer
+// is told apart from a broken storage read.
+type clientWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *clientWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
 }
