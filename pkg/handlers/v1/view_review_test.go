@@ -3,10 +3,16 @@ package v1
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,4 +82,50 @@ func TestReviewViewCancelledWaitIsNotAnError(t *testing.T) {
 	for _, r := range logs.records(t) {
 		require.NotEqual(t, "ERROR", r["level"], "log line %v", r)
 	}
+}
+
+// TestReviewSVGLayoutsAreBounded: every SVG view of a different canonical
+// form misses the cache and starts its own Graphviz process, each allowed
+// the whole SVG timeout (60 s by default) and 256 MB of output. Any client
+// can ask for views that differ only in min_bytes; the layouts running at
+// once must be bounded, or a handful of requests takes every core.
+func TestReviewSVGLayoutsAreBounded(t *testing.T) {
+	t.Parallel()
+	real, err := exec.LookPath("dot")
+	require.NoError(t, err, "Graphviz is installed by make test")
+	dir := t.TempDir()
+	// The wrapper counts the layouts running when it starts, then lays out
+	// with the real Graphviz.
+	script := "#!/bin/sh\nd=$(dirname \"$0\")\ntouch \"$d/run.$$\"\nls \"$d\" | grep -c '^run\\.' >> \"$d/seen\"\n" +
+		"sleep 0.5\n" + real + " \"$@\"\nrc=$?\nrm -f \"$d/run.$$\"\nexit $rc\n"
+	for _, name := range []string{"dot", "sfdp"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755))
+	}
+	h, _ := reviewGraph(t)
+	h.Views.GraphvizDir = dir
+	const clients = 6
+	var wg sync.WaitGroup
+	codes := make([]int, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := httptest.NewRecorder()
+			h.Get(rec, httptest.NewRequest(http.MethodGet, fmt.Sprintf("/?%s&format=svg&min_bytes=%d", viewWindow, i+1), nil))
+			codes[i] = rec.Code
+		}()
+	}
+	wg.Wait()
+	for _, c := range codes {
+		require.Equal(t, http.StatusOK, c)
+	}
+	seen, err := os.ReadFile(filepath.Join(dir, "seen"))
+	require.NoError(t, err)
+	most := 0
+	for _, f := range strings.Fields(string(seen)) {
+		n, err := strconv.Atoi(f)
+		require.NoError(t, err)
+		most = max(most, n)
+	}
+	require.LessOrEqual(t, most, 2, "Graphviz processes running at once")
 }
