@@ -40,6 +40,8 @@ type Graph struct {
 	// slot holds the one aggregation running at a time (see aggregate).
 	slotOnce sync.Once
 	slot     chan struct{}
+	// layouts hold the Graphviz layouts running at once (see render).
+	layouts chan struct{}
 }
 
 // created is the body of a 202 answer to POST /.

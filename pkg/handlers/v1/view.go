@@ -187,8 +187,12 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	case flowtable.FormatCSV:
 		h.serve(w, r, logger, id, CSVContentType, id+".csv", func(out io.Writer) error { return flowtable.WriteCSV(out, view) })
 	case flowtable.FormatSVG:
-		svg, err := flowtable.RenderSVG(ctx, view, meta, flowtable.SVGOptions{Timeout: h.Views.SVGTimeout, Dir: h.Views.GraphvizDir})
+		svg, err := h.render(ctx, view, meta)
 		switch {
+		case r.Context().Err() != nil:
+			runtime.LogEvent(ctx, logger, slog.LevelInfo, runtime.EventClientGone,
+				fmt.Errorf("view request ended before its layout: %w", err), slog.String("id", id))
+			return
 		case errors.Is(err, flowtable.ErrNoGraphviz):
 			writeError(w, r, logger, &httpError{status: http.StatusNotImplemented, msg: err.Error(), event: runtime.EventDependencyFailure})
 			return
@@ -212,6 +216,29 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	}
 }
 
+// maxLayouts bounds the Graphviz processes one handler runs at once: each
+// may take a core for the whole SVG timeout, and every view of a new
+// canonical form misses the cache.
+const maxLayouts = 2
+
+// render lays the view out in one of the handler's layout slots, waiting
+// for one until the request ends.
+func (h *Graph) render(ctx context.Context, view *flowtable.View, meta flowtable.Meta) ([]byte, error) {
+	h.slotOnce.Do(h.makeSlots)
+	select {
+	case h.layouts <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-h.layouts }()
+	return flowtable.RenderSVG(ctx, view, meta, flowtable.SVGOptions{Timeout: h.Views.SVGTimeout, Dir: h.Views.GraphvizDir})
+}
+
+func (h *Graph) makeSlots() {
+	h.slot = make(chan struct{}, 1)
+	h.layouts = make(chan struct{}, maxLayouts)
+}
+
 // releaseAfterPairs is the size of aggregation after which its memory is
 // handed back at once: the collector would otherwise let the next one grow
 // the heap to twice the size of this one before collecting.
@@ -224,7 +251,7 @@ const releaseAfterPairs = 100_000
 // of its largest view. A view takes well under a second, so a second caller
 // waits briefly (or until its request ends) rather than doubling the memory.
 func (h *Graph) aggregate(ctx context.Context, open flowtable.Open, p flowtable.Params, limits flowtable.Limits) (*flowtable.View, error) {
-	h.slotOnce.Do(func() { h.slot = make(chan struct{}, 1) })
+	h.slotOnce.Do(h.makeSlots)
 	select {
 	case h.slot <- struct{}{}:
 	case <-ctx.Done():
