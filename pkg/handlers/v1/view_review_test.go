@@ -129,3 +129,31 @@ func TestReviewSVGLayoutsAreBounded(t *testing.T) {
 	}
 	require.LessOrEqual(t, most, maxLayouts, "Graphviz processes running at once")
 }
+
+// TestReviewSVGCacheIsBounded: every SVG view of a new canonical form is
+// stored beside its graph for good. The canonical forms are unbounded
+// (min_bytes alone takes any integer), so any client fills the graph
+// storage with one cached SVG per request, forever, with nothing that
+// evicts them. The cache must stay bounded however many views are asked.
+func TestReviewSVGCacheIsBounded(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("dot"); err != nil {
+		t.Fatal("Graphviz is installed by make test")
+	}
+	dir := t.TempDir()
+	files := &storage.File{Dir: dir}
+	start, stop, err := ParseWindow(viewWindow, 0)
+	require.NoError(t, err)
+	id := ComputeID(start, stop)
+	require.NoError(t, files.Store(context.Background(), id, strings.NewReader(reviewDOT)))
+	h := &Graph{Storage: &storage.InProgress{Storage: files, Marker: &marker.Memory{Timeout: time.Minute}}}
+	const views = 40
+	for i := range views {
+		rec := httptest.NewRecorder()
+		h.Get(rec, httptest.NewRequest(http.MethodGet, fmt.Sprintf("/?%s&format=svg&min_bytes=%d", viewWindow, 1000+i), nil))
+		require.Equal(t, http.StatusOK, rec.Code)
+	}
+	cached, err := filepath.Glob(filepath.Join(dir, id+".svg-*"))
+	require.NoError(t, err)
+	require.Less(t, len(cached), views/2, "SVGs cached for %d views asked once each", views)
+}
