@@ -135,6 +135,10 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 		params.Format = negotiate(r.Header.Get("Accept"))
 	}
 	if params.IsView() {
+		if err := flowtable.CheckNames(r.URL.Query(), "start", "stop"); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
 		h.getView(w, r, logger, flowtable.Meta{ID: id, Start: start, Stop: stop}, params)
 		return
 	}

@@ -29,12 +29,13 @@ func TestReviewViewUnknownParameter(t *testing.T) {
 }
 
 // TestReviewViewSignedNumbers: strconv.Atoi takes a leading sign, so
-// port=+22, top=+5 and group=cidr:+24 pass as numbers although the API
+// port=%2B22, top=%2B5 and group=cidr:%2B24 (a "+" itself is a space in a
+// query) pass as numbers although the API
 // documents plain integers.
 func TestReviewViewSignedNumbers(t *testing.T) {
 	t.Parallel()
 	h, _ := reviewGraph(t)
-	for _, q := range []string{"port=+22", "top=+5", "group=cidr:+24", "group=cidr:-0", "protocol=+6", "min_bytes=+1"} {
+	for _, q := range []string{"port=%2B22", "port=1-%2B2", "top=%2B5", "group=cidr:%2B24", "group=cidr:-0", "protocol=%2B6", "min_bytes=%2B1"} {
 		rec := httptest.NewRecorder()
 		h.Get(rec, httptest.NewRequest(http.MethodGet, "/?"+viewWindow+"&format=csv&"+q, nil))
 		require.Equal(t, http.StatusBadRequest, rec.Code, q)
