@@ -157,3 +157,28 @@ func TestReviewSVGCacheIsBounded(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, len(cached), views/2, "SVGs cached for %d views asked once each", views)
 }
+
+// TestReviewSVGTimeoutIsTheViewsSize: a layout that runs out of
+// GRAPHERD_VIEW_SVG_TIMEOUT does so because of the view the client asked
+// for (thousands of nodes under the cap); it answers 500 "graphviz could not
+// lay out the view" and logs an ERROR dependency-failure, which any client
+// can raise at will and which tells the client nothing it can change. It is
+// the view's size: 422 with a way to ask for less, logged at info.
+func TestReviewSVGTimeoutIsTheViewsSize(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	slow := "#!/bin/sh\nexec sleep 30\n"
+	for _, name := range []string{"dot", "sfdp"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(slow), 0o755))
+	}
+	h, logs := reviewGraph(t)
+	h.Views.GraphvizDir = dir
+	h.Views.SVGTimeout = 200 * time.Millisecond
+	rec := httptest.NewRecorder()
+	h.Get(rec, httptest.NewRequest(http.MethodGet, "/?"+viewWindow+"&format=svg", nil))
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "top=")
+	for _, r := range logs.records(t) {
+		require.NotEqual(t, "ERROR", r["level"], "log line %v", r)
+	}
+}
