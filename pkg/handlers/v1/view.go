@@ -193,6 +193,13 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 			runtime.LogEvent(ctx, logger, slog.LevelInfo, runtime.EventClientGone,
 				fmt.Errorf("view request ended before its layout: %w", err), slog.String("id", id))
 			return
+		case errors.Is(err, context.DeadlineExceeded):
+			// The view is too large to lay out in time: the client can ask
+			// for less, nothing is broken.
+			writeError(w, r, logger, &httpError{status: http.StatusUnprocessableEntity, event: runtime.EventInvalidInput, err: err,
+				msg: fmt.Sprintf("graphviz could not lay out the view's %d nodes and %d edges within %s; ask for less: "+
+					"group addresses into networks (group=cidr:24), keep the busiest edges (top=200), or filter", len(view.Nodes), len(view.Edges), h.Views.SVGTimeout)})
+			return
 		case errors.Is(err, flowtable.ErrNoGraphviz):
 			writeError(w, r, logger, &httpError{status: http.StatusNotImplemented, msg: err.Error(), event: runtime.EventDependencyFailure})
 			return
