@@ -85,8 +85,8 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, logger, err)
 		return
 	}
-	if h.MaxWindow > 0 && job.Stop.Sub(job.Start) > h.MaxWindow {
-		writeError(w, r, logger, invalidf("job window of %s is longer than the limit of %s", job.Stop.Sub(job.Start), h.MaxWindow))
+	if h.MaxWindow > 0 && job.Stop.After(job.Start.Add(h.MaxWindow)) {
+		writeError(w, r, logger, invalidf("job window of %s is longer than the limit of %s", windowLength(job.Start, job.Stop), h.MaxWindow))
 		return
 	}
 	logger = logger.With(slog.String("id", job.ID))
