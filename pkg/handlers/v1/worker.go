@@ -183,10 +183,10 @@ func DecodeJob(r io.Reader) (types.Job, error) {
 	}
 	start, stop = start.UTC(), stop.UTC()
 	if start.After(stop) {
-		return types.Job{}, invalidf("job start %s is after stop %s", body.Start, body.Stop)
+		return types.Job{}, invalidf("job start %s is after stop %s", quoteInput(body.Start), quoteInput(body.Stop))
 	}
 	if id := ComputeID(start, stop); !strings.EqualFold(id, body.ID) {
-		return types.Job{}, invalidf("job id %s is not the id of the window %s to %s (%s)", body.ID, body.Start, body.Stop, id)
+		return types.Job{}, invalidf("job id %s is not the id of the window %s to %s (%s)", body.ID, quoteInput(body.Start), quoteInput(body.Stop), id)
 	}
 	return types.Job{ID: strings.ToLower(body.ID), Start: start, Stop: stop, Token: body.Token}, nil
 }
