@@ -209,7 +209,7 @@ func ParseParams(q url.Values) (Params, error) {
 		return p, err
 	} else if ok {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || !digits(v) {
 			return p, &ParamError{Param: "min_bytes", Value: v, Reason: "is not an integer of 0 or more"}
 		}
 		p.MinBytes = n
@@ -218,7 +218,7 @@ func ParseParams(q url.Values) (Params, error) {
 		return p, err
 	} else if ok {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
+		if err != nil || n < 1 || !digits(v) {
 			return p, &ParamError{Param: "top", Value: v, Reason: "is not an integer of 1 or more"}
 		}
 		p.Top = n
@@ -274,11 +274,11 @@ func parseGroup(v string) (Group, error) {
 	g := Group{Kind: GroupCIDR, Bits6: 64}
 	n4, n6, two := strings.Cut(rest, ":")
 	var err error
-	if g.Bits4, err = strconv.Atoi(n4); err != nil || g.Bits4 < 0 || g.Bits4 > 32 {
+	if g.Bits4, err = strconv.Atoi(n4); err != nil || !digits(n4) || g.Bits4 < 0 || g.Bits4 > 32 {
 		return Group{}, errors.New("the IPv4 prefix length N of cidr:N must be 0 to 32")
 	}
 	if two {
-		if g.Bits6, err = strconv.Atoi(n6); err != nil || g.Bits6 < 0 || g.Bits6 > 128 {
+		if g.Bits6, err = strconv.Atoi(n6); err != nil || !digits(n6) || g.Bits6 < 0 || g.Bits6 > 128 {
 			return Group{}, errors.New("the IPv6 prefix length M of cidr:N:M must be 0 to 128")
 		}
 	}
@@ -293,7 +293,7 @@ func parseProtocol(s string) (int, error) {
 		return n, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n > 255 {
+	if err != nil || !digits(s) || n < 0 || n > 255 {
 		return 0, fmt.Errorf("%q is not a protocol number 0 to 255 or tcp, udp, icmp, icmpv6", truncate(s, 32))
 	}
 	return n, nil
@@ -306,10 +306,39 @@ func parsePortRange(s string) (PortRange, error) {
 	}
 	a, err1 := strconv.Atoi(lo)
 	b, err2 := strconv.Atoi(hi)
-	if err1 != nil || err2 != nil || a < 0 || b > 65535 || a > b {
+	if err1 != nil || err2 != nil || !digits(lo) || !digits(hi) || a < 0 || b > 65535 || a > b {
 		return PortRange{}, fmt.Errorf("%q is not a port 0 to 65535 or a range LO-HI", truncate(s, 32))
 	}
 	return PortRange{Lo: a, Hi: b}, nil
+}
+
+// digits reports whether s is a plain decimal number, without the sign
+// strconv.Atoi also takes.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// CheckNames returns a *ParamError for the first parameter of q that is
+// neither a view parameter, format, nor one of also (the caller's own), so
+// a misspelt filter is refused rather than silently ignored.
+func CheckNames(q url.Values, also ...string) error {
+	names := make([]string, 0, len(q))
+	for name := range q {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if name != "format" && !slices.Contains(viewParams, name) && !slices.Contains(also, name) {
+			return &ParamError{Param: strconv.Quote(truncate(name, 32)), Value: strings.Join(q[name], ","),
+				Reason: "is not a view parameter (format, " + strings.Join(viewParams, ", ") + ")"}
+		}
+	}
+	return nil
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

@@ -62,7 +62,13 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		attrs = append(attrs, slog.String(runtime.AttrDependency, dep))
 	}
 	level := slog.LevelInfo
-	if status >= 500 {
+	switch {
+	case r.Context().Err() != nil:
+		// The client went away, and with it the request's context, which
+		// also ends the dependency calls made for it: nobody waits for
+		// this answer and nothing need be wrong with the dependency.
+		event = runtime.EventClientGone
+	case status >= 500:
 		level = slog.LevelError
 	}
 	runtime.LogEvent(r.Context(), logger, level, event, err, attrs...)

@@ -40,6 +40,8 @@ type Graph struct {
 	// slot holds the one aggregation running at a time (see aggregate).
 	slotOnce sync.Once
 	slot     chan struct{}
+	// layouts hold the Graphviz layouts running at once (see render).
+	layouts chan struct{}
 }
 
 // created is the body of a 202 answer to POST /.
@@ -133,6 +135,10 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 		params.Format = negotiate(r.Header.Get("Accept"))
 	}
 	if params.IsView() {
+		if err := flowtable.CheckNames(r.URL.Query(), "start", "stop"); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
 		h.getView(w, r, logger, flowtable.Meta{ID: id, Start: start, Stop: stop}, params)
 		return
 	}

@@ -168,6 +168,11 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	case errors.As(err, &tooLarge):
 		writeError(w, r, logger, &httpError{status: http.StatusUnprocessableEntity, msg: err.Error(), event: runtime.EventInvalidInput})
 		return
+	case r.Context().Err() != nil:
+		// The client went away while its view waited or was aggregated.
+		runtime.LogEvent(ctx, logger, slog.LevelInfo, runtime.EventClientGone,
+			fmt.Errorf("view request ended before its answer: %w", err), slog.String("id", id))
+		return
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, r, logger, err)
 		return
@@ -182,8 +187,19 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	case flowtable.FormatCSV:
 		h.serve(w, r, logger, id, CSVContentType, id+".csv", func(out io.Writer) error { return flowtable.WriteCSV(out, view) })
 	case flowtable.FormatSVG:
-		svg, err := flowtable.RenderSVG(ctx, view, meta, flowtable.SVGOptions{Timeout: h.Views.SVGTimeout, Dir: h.Views.GraphvizDir})
+		svg, err := h.render(ctx, view, meta)
 		switch {
+		case r.Context().Err() != nil:
+			runtime.LogEvent(ctx, logger, slog.LevelInfo, runtime.EventClientGone,
+				fmt.Errorf("view request ended before its layout: %w", err), slog.String("id", id))
+			return
+		case errors.Is(err, context.DeadlineExceeded):
+			// The view is too large to lay out in time: the client can ask
+			// for less, nothing is broken.
+			writeError(w, r, logger, &httpError{status: http.StatusUnprocessableEntity, event: runtime.EventInvalidInput, err: err,
+				msg: fmt.Sprintf("graphviz could not lay out the view's %d nodes and %d edges within %s; ask for less: "+
+					"group addresses into networks (group=cidr:24), keep the busiest edges (top=200), or filter", len(view.Nodes), len(view.Edges), h.Views.SVGTimeout)})
+			return
 		case errors.Is(err, flowtable.ErrNoGraphviz):
 			writeError(w, r, logger, &httpError{status: http.StatusNotImplemented, msg: err.Error(), event: runtime.EventDependencyFailure})
 			return
@@ -207,6 +223,29 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	}
 }
 
+// maxLayouts bounds the Graphviz processes one handler runs at once: each
+// may take a core for the whole SVG timeout, and every view of a new
+// canonical form misses the cache.
+const maxLayouts = 2
+
+// render lays the view out in one of the handler's layout slots, waiting
+// for one until the request ends.
+func (h *Graph) render(ctx context.Context, view *flowtable.View, meta flowtable.Meta) ([]byte, error) {
+	h.slotOnce.Do(h.makeSlots)
+	select {
+	case h.layouts <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-h.layouts }()
+	return flowtable.RenderSVG(ctx, view, meta, flowtable.SVGOptions{Timeout: h.Views.SVGTimeout, Dir: h.Views.GraphvizDir})
+}
+
+func (h *Graph) makeSlots() {
+	h.slot = make(chan struct{}, 1)
+	h.layouts = make(chan struct{}, maxLayouts)
+}
+
 // releaseAfterPairs is the size of aggregation after which its memory is
 // handed back at once: the collector would otherwise let the next one grow
 // the heap to twice the size of this one before collecting.
@@ -219,7 +258,7 @@ const releaseAfterPairs = 100_000
 // of its largest view. A view takes well under a second, so a second caller
 // waits briefly (or until its request ends) rather than doubling the memory.
 func (h *Graph) aggregate(ctx context.Context, open flowtable.Open, p flowtable.Params, limits flowtable.Limits) (*flowtable.View, error) {
-	h.slotOnce.Do(func() { h.slot = make(chan struct{}, 1) })
+	h.slotOnce.Do(h.makeSlots)
 	select {
 	case h.slot <- struct{}{}:
 	case <-ctx.Done():
@@ -289,13 +328,37 @@ func (h *Graph) openRecords(ctx context.Context, id string, objs types.ObjectSto
 // breaks the connection, so a cut-short view is never taken for whole.
 func (h *Graph) serve(w http.ResponseWriter, r *http.Request, logger *slog.Logger, id, contentType, filename string, write func(io.Writer) error) {
 	out, finish := startBody(w, r, contentType, filename, h.WriteTimeout)
-	err := write(out)
+	client := &clientWriter{w: out}
+	err := write(client)
 	if err == nil {
 		err = finish()
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+		return
+	case client.err != nil, r.Context().Err() != nil:
+		// The client went away or stopped reading: nothing is wrong with
+		// the storage.
+		runtime.LogEvent(r.Context(), logger, slog.LevelInfo, runtime.EventClientGone,
+			fmt.Errorf("view stream to the client ended: %w", err), slog.String("id", id))
+	default:
 		runtime.LogDependencyFailure(r.Context(), logger, runtime.DependencyStorage,
 			fmt.Errorf("view stream interrupted: %w", err), slog.String("id", id))
-		panic(http.ErrAbortHandler)
 	}
+	panic(http.ErrAbortHandler)
+}
+
+// clientWriter remembers a failed write to the client, so a broken answer
+// is told apart from a broken storage read.
+type clientWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *clientWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
 }

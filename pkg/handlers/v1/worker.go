@@ -85,8 +85,8 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, logger, err)
 		return
 	}
-	if h.MaxWindow > 0 && job.Stop.Sub(job.Start) > h.MaxWindow {
-		writeError(w, r, logger, invalidf("job window of %s is longer than the limit of %s", job.Stop.Sub(job.Start), h.MaxWindow))
+	if h.MaxWindow > 0 && job.Stop.After(job.Start.Add(h.MaxWindow)) {
+		writeError(w, r, logger, invalidf("job window of %s is longer than the limit of %s", windowLength(job.Start, job.Stop), h.MaxWindow))
 		return
 	}
 	logger = logger.With(slog.String("id", job.ID))
@@ -183,10 +183,10 @@ func DecodeJob(r io.Reader) (types.Job, error) {
 	}
 	start, stop = start.UTC(), stop.UTC()
 	if start.After(stop) {
-		return types.Job{}, invalidf("job start %s is after stop %s", body.Start, body.Stop)
+		return types.Job{}, invalidf("job start %s is after stop %s", quoteInput(body.Start), quoteInput(body.Stop))
 	}
 	if id := ComputeID(start, stop); !strings.EqualFold(id, body.ID) {
-		return types.Job{}, invalidf("job id %s is not the id of the window %s to %s (%s)", body.ID, body.Start, body.Stop, id)
+		return types.Job{}, invalidf("job id %s is not the id of the window %s to %s (%s)", body.ID, quoteInput(body.Start), quoteInput(body.Stop), id)
 	}
 	return types.Job{ID: strings.ToLower(body.ID), Start: start, Stop: stop, Token: body.Token}, nil
 }
