@@ -112,6 +112,7 @@ type Reader struct {
 	err       error
 	done      bool
 	gzipped   bool
+	pq        *parquetInput // non-nil when reading a Parquet file
 	interned  map[string]string
 	firstSkip [maxFirstSkipped]int64
 }
@@ -119,9 +120,12 @@ type Reader struct {
 // NewReader reads flow records from r: a digest (version 2 lines, no header)
 // or a raw flow-log file (optional header line naming the fields, versions
 // 2-8, any order), gzip or plain, detected by content (magic bytes);
-// concatenated gzip members are read as one stream. It returns an error only
-// for a corrupt gzip header (wrapping ErrCorrupt), or a failure to read the
-// first bytes.
+// concatenated gzip members are read as one stream. Input that starts with
+// ParquetMagic is read as NewParquetReader reads it when r is a file (or
+// another io.ReaderAt that knows its size), and refused with
+// ErrNeedsRandomAccess otherwise. It returns an error only for a corrupt
+// gzip header (wrapping ErrCorrupt), a malformed Parquet file (wrapping
+// ErrMalformedParquet), or a failure to read the first bytes.
 func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 	o := readerOptions{maxLineBytes: DefaultMaxLineBytes}
 	for _, opt := range opts {
@@ -131,14 +135,22 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 	if fields == nil {
 		fields = DefaultFields()
 	}
+	input := r
 	if o.ctx != nil {
 		r = &ctxReader{ctx: o.ctx, r: r}
 	}
 	size := max(o.maxLineBytes+2, minBufferBytes)
 	raw := bufio.NewReaderSize(r, minBufferBytes)
-	magic, err := raw.Peek(2)
+	magic, err := raw.Peek(len(ParquetMagic))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("flowlog: read: %w", err)
+	}
+	if string(magic) == ParquetMagic {
+		ra, n, ok := randomAccess(input)
+		if !ok {
+			return nil, fmt.Errorf("flowlog: %w", ErrNeedsRandomAccess)
+		}
+		return NewParquetReader(ra, n, opts...)
 	}
 	rd := &Reader{
 		maxLine:  o.maxLineBytes,
@@ -146,7 +158,7 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 		interned: make(map[string]string),
 	}
 	rd.fields = make([][]byte, 0, rd.format.n+1)
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(raw)
 		if err != nil {
 			return nil, fmt.Errorf("flowlog: gzip header: %w: %w", ErrCorrupt, err)
@@ -165,21 +177,32 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 // SKIPDATA lines and malformed lines (which it counts). It returns false at
 // EOF or on a read error.
 func (r *Reader) Next() bool {
+	if r.pq != nil {
+		return r.nextParquet()
+	}
 	for {
 		line, ok := r.readLine()
 		if !ok {
 			return false
 		}
-		switch r.parse(line) {
-		case lineRecord:
-			r.stats.Used++
+		if r.count(r.parse(line)) {
 			return true
-		case lineNoFlow:
-			r.stats.NoFlow++
-		default:
-			r.skip()
 		}
 	}
+}
+
+// count counts a line (or row) of kind, and reports whether it is a record.
+func (r *Reader) count(kind lineKind) bool {
+	switch kind {
+	case lineRecord:
+		r.stats.Used++
+		return true
+	case lineNoFlow:
+		r.stats.NoFlow++
+	default:
+		r.skip()
+	}
+	return false
 }
 
 // Record returns the current record; it is valid until the next call to
@@ -349,6 +372,13 @@ func (r *Reader) parse(line []byte) lineKind {
 		}
 		return lineMalformed
 	}
+	return r.parseFields()
+}
+
+// parseFields fills r.rec from r.fields, one per field of r.format, and
+// says what kind of record they make.
+func (r *Reader) parseFields() lineKind {
+	f := &r.format
 	fields := r.fields
 	rec := &r.rec
 	rec.LogStatus = StatusOK
