@@ -27,7 +27,9 @@ const maxFirstSkipped = 5
 const usage = `usage: vpcflow-grapherd convert [-o FILE] [--digest] [FILE...]
 
 Converts VPC flow log digests, or raw flow-log files as AWS delivers them
-(plain or gzip, default or custom format), into one Graphviz DOT graph.
+(plain or gzip, default or custom format, or Parquet), into one Graphviz DOT
+graph. A malformed Parquet file is skipped and counted like a malformed line;
+Parquet cannot be read from stdin.
 Reads the FILEs in order as one stream of records, or stdin when there is
 none ("-" also names stdin). Writes DOT to stdout, or atomically to FILE
 with -o. Prints the used and skipped line counts to stderr.
@@ -150,6 +152,14 @@ func (c *converter) read(ctx context.Context, name string, gw *grapher.Writer) e
 		in, display = f, name
 	}
 	rd, err := flowlog.NewReader(in, append([]flowlog.Option{flowlog.WithContext(ctx)}, c.readerOpts...)...)
+	if errors.Is(err, flowlog.ErrMalformedParquet) {
+		// A broken file is skipped and counted, as a broken line is.
+		c.skipped++
+		if len(c.firstSkipped) < maxFirstSkipped {
+			c.firstSkipped = append(c.firstSkipped, display+" (malformed Parquet)")
+		}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("convert: read %q: %w", display, err)
 	}

@@ -480,14 +480,14 @@ func TestBuiltinConfigErrors(t *testing.T) {
 func TestBuiltinOnlyUnsupportedFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	key := plainKey("111122223333", "us-east-1", "20261101T1020Z", -1, ".log.parquet")
-	writeTree(t, dir, map[string]string{key: "PAR1"})
+	key := plainKey("111122223333", "us-east-1", "20261101T1020Z", -1, ".log.bz2")
+	writeTree(t, dir, map[string]string{key: "BZh9"})
 	var logs bytes.Buffer
 	b := &Builtin{Source: Dir{Path: dir}, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 	_, err := b.Digest(context.Background(), testStart, testStop)
 	require.ErrorIs(t, err, ErrNoFlowLogs)
 	require.Contains(t, err.Error(), "1 files left out")
-	require.Contains(t, err.Error(), ".log.parquet")
+	require.Contains(t, err.Error(), ".log.bz2")
 	require.Contains(t, logs.String(), "unsupported names or formats")
 }
 
@@ -596,8 +596,8 @@ func TestBuiltinSample(t *testing.T) {
 	}{
 		{name: "discovered accounts and regions", b: &Builtin{}},
 		{name: "configured accounts and regions", b: &Builtin{
-			Accounts: []string{"111122223333", "444455556666", "777788889999"},
-			Regions:  []string{"us-east-1", "us-west-2", "eu-west-1"},
+			Accounts: []string{"111122223333", "222233334444", "444455556666", "777788889999"},
+			Regions:  []string{"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"},
 		}},
 		{name: "one file at a time", b: &Builtin{Concurrency: 1}},
 	}

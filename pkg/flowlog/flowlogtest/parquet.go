@@ -3,6 +3,7 @@ package flowlogtest
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -21,6 +22,10 @@ type ParquetFile struct {
 	Fields []string
 	// Int32 writes the integer fields as INT32 instead of INT64.
 	Int32 bool
+	// Int32Fields, when not empty, are the only integer fields written as
+	// INT32, as AWS writes ports and protocol (the counters and times are
+	// INT64); Int32 is then ignored.
+	Int32Fields []string
 	// Optional makes every column nullable, as AWS does; a nil value is
 	// then written as a null.
 	Optional bool
@@ -50,11 +55,15 @@ func ParquetColumn(field string) string { return strings.ReplaceAll(field, "-", 
 // integer field, a string otherwise, nil for a null (only when Optional).
 func WriteParquet(w io.Writer, f ParquetFile, rows [][]any) error {
 	group := parquet.Group{}
+	int32s := map[string]bool{}
+	for _, field := range f.Fields {
+		int32s[field] = intFields[field] && (f.Int32 && len(f.Int32Fields) == 0 || slices.Contains(f.Int32Fields, field))
+	}
 	for _, field := range f.Fields {
 		var node parquet.Node = parquet.String()
 		if intFields[field] {
 			node = parquet.Int(64)
-			if f.Int32 {
+			if int32s[field] {
 				node = parquet.Int(32)
 			}
 		}
@@ -99,7 +108,7 @@ func WriteParquet(w io.Writer, f ParquetFile, rows [][]any) error {
 			case string:
 				pv = parquet.ByteArrayValue([]byte(v))
 			case int64:
-				if f.Int32 {
+				if int32s[f.Fields[i]] {
 					pv = parquet.Int32Value(int32(v))
 				} else {
 					pv = parquet.Int64Value(v)
