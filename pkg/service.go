@@ -259,6 +259,7 @@ func (s *Service) defaultDigester(ctx context.Context) (types.Digester, error) {
 		Accounts:     cfg.FlowLogsScanAccounts,
 		Regions:      cfg.FlowLogsScanRegions,
 		MaxLineBytes: cfg.MaxLineBytes,
+		MaxFlows:     cfg.MaxFlows,
 		Logger:       s.Logger,
 	}
 	switch {

@@ -181,7 +181,9 @@ func (c *converter) read(ctx context.Context, name string, gw *grapher.Writer) e
 		return nil
 	}
 	for n := 1; rd.Next(); n++ {
-		c.compactor.Add(rd.Record())
+		if err := c.compactor.Add(rd.Record()); err != nil {
+			return fmt.Errorf("convert: %w", err)
+		}
 		if n%ctxCheckLines == 0 {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("convert: %w", err)

@@ -99,6 +99,11 @@ type Builtin struct {
 	// not positive means flowlog's default. Longer lines are skipped and
 	// counted.
 	MaxLineBytes int
+	// MaxFlows bounds the distinct flows held while compacting a window
+	// (GRAPHERD_MAX_FLOWS), so that memory stays bounded whatever the
+	// window; not positive means no bound. A window with more fails
+	// permanently, naming the bound.
+	MaxFlows int
 	// Logger receives a summary of each digest and warnings about files or
 	// lines left out; nil discards them.
 	Logger *slog.Logger
@@ -149,8 +154,13 @@ func (b *Builtin) Digest(ctx context.Context, start, stop time.Time) (io.ReadClo
 		return nil, fmt.Errorf("digester: %w %s", ErrNoFlowLogs, msg)
 	}
 
-	comp := flowlog.NewCompactor()
+	comp := flowlog.NewBoundedCompactor(b.MaxFlows)
 	st, err := b.readFiles(ctx, w, files, comp, log)
+	if errors.Is(err, flowlog.ErrTooManyFlows) {
+		return nil, types.Permanent(fmt.Errorf("digester: the window holds more than %d distinct flows, the bound "+
+			"GRAPHERD_MAX_FLOWS sets (%d flows reached after %d records of %d files): ask for a shorter window or raise the bound: %w",
+			b.MaxFlows, comp.Len(), st.records, len(files), err))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -555,7 +565,10 @@ func (b *Builtin) readFile(ctx context.Context, w window, key string, comp *flow
 	for n := 1; r.Next(); n++ {
 		rec := r.Record()
 		if rec.End >= w.startSec && rec.Start < w.stopSec {
-			comp.Add(rec)
+			if err := comp.Add(rec); err != nil {
+				st.Stats = r.Stats()
+				return st, err
+			}
 			st.kept++
 		}
 		if n%checkEvery == 0 && ctx.Err() != nil {

@@ -656,3 +656,23 @@ func BenchmarkBuiltin(b *testing.B) {
 		_ = rc.Close()
 	}
 }
+
+// TestBuiltinMaxFlows fails a window with more distinct flows than the
+// bound, permanently and naming the bound, and digests it under a bound
+// it fits in.
+func TestBuiltinMaxFlows(t *testing.T) {
+	t.Parallel()
+	b := &Builtin{Source: Dir{Path: "../../testdata/flowlogs"}, MaxFlows: 10}
+	_, err := b.Digest(context.Background(), testStart, testStop)
+	require.ErrorIs(t, err, flowlog.ErrTooManyFlows)
+	require.True(t, types.IsPermanent(err))
+	require.Contains(t, err.Error(), "more than 10 distinct flows")
+	require.Contains(t, err.Error(), "GRAPHERD_MAX_FLOWS")
+
+	want, err := os.ReadFile("../../testdata/flowlogs/expected-digest.txt")
+	require.NoError(t, err)
+	lines := strings.Count(string(want), "\n")
+	got, err := digestAll(t, &Builtin{Source: Dir{Path: "../../testdata/flowlogs"}, MaxFlows: lines}, testStart, testStop)
+	require.NoError(t, err)
+	require.Equal(t, string(want), got)
+}

@@ -3,6 +3,7 @@ package flowlog_test
 import (
 	"bytes"
 	"compress/gzip"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -79,4 +80,53 @@ func BenchmarkCompactorAdd(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchLines), "ns/record")
+}
+
+// BenchmarkCompactorMemory measures the heap a Compactor holds per distinct
+// flow, and the peak while Each sorts them (the digest being written):
+// the figures docs/limits.md bounds GRAPHERD_MAX_FLOWS with.
+func BenchmarkCompactorMemory(b *testing.B) {
+	const flows = 500_000
+	recs := make([]flowlog.Record, 0, flows)
+	addrs := flowlogtest.Addrs(20000, 1, 10)
+	for i := range flows {
+		recs = append(recs, flowlog.Record{
+			Version: 2, AccountID: "123456789012", InterfaceID: "eni-0a1b2c3d",
+			SrcAddr: addrs[i%len(addrs)], DstAddr: addrs[(i/len(addrs)+i*7+1)%len(addrs)],
+			SrcPort: 40000 + i%20000, DstPort: 443, Protocol: 6, Packets: 1, Bytes: 100,
+			Start: int64(i), End: int64(i + 60), Action: flowlog.ActionAccept, LogStatus: flowlog.StatusOK,
+		})
+	}
+	var held, peak float64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		c := flowlog.NewCompactor()
+		for i := range recs {
+			if err := c.Add(&recs[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held = float64(after.HeapAlloc-before.HeapAlloc) / float64(c.Len())
+		var sorting runtime.MemStats
+		err := c.Each(func(*flowlog.Record) error {
+			if sorting.HeapAlloc == 0 {
+				runtime.ReadMemStats(&sorting)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = float64(sorting.HeapAlloc-before.HeapAlloc) / float64(c.Len())
+		if c.Len() < flows/2 {
+			b.Fatalf("only %d distinct flows", c.Len())
+		}
+		runtime.KeepAlive(c)
+	}
+	b.ReportMetric(held, "B/flow-held")
+	b.ReportMetric(peak, "B/flow-writing")
 }

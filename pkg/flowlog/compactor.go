@@ -2,8 +2,8 @@ package flowlog
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -26,23 +26,41 @@ import (
 type Compactor struct {
 	mu    sync.Mutex
 	flows map[flowKey]flowTotals
-	// ids numbers the account, interface and action strings, so a flow key
-	// is a fixed-size value without pointers: it hashes and compares fast
-	// and costs the garbage collector nothing to scan.
-	ids   map[string]uint32
-	names []string
+	// maxFlows bounds len(flows); 0 means no bound.
+	maxFlows int
+	// ids numbers the account, interface and action strings, and addrIDs
+	// the addresses, so a flow key is a small fixed-size value without
+	// pointers: it hashes and compares fast, costs the garbage collector
+	// nothing to scan, and keeps a flow at about 100 bytes (see
+	// BenchmarkCompactorMemory). Addresses and ids are far fewer than flows.
+	ids     map[string]uint32
+	names   []string
+	addrIDs map[addrKey]uint32
+	addrs   []netip.Addr
 }
+
+// ErrTooManyFlows is returned (wrapped) by Compactor.Add when a record would
+// add a distinct flow beyond the Compactor's bound. The same input always
+// exceeds it again: a smaller window, or a larger bound, is needed.
+var ErrTooManyFlows = errors.New("too many distinct flows")
 
 // flowKey is what two records must share to merge.
 type flowKey struct {
-	src, dst         [16]byte
-	account, iface   uint32
-	action           uint32
-	srcPort, dstPort int32
-	protocol         int32
-	// family holds, for src and dst, 4 or 6 (or 0 for an invalid address),
-	// so that 10.0.0.1 and ::ffff:10.0.0.1 stay apart.
-	srcFamily, dstFamily uint8
+	src, dst       uint32 // numbers of addrs
+	account, iface uint32 // numbers of names
+	action         uint32
+	// Ports are 0 to 65535 and protocols -1 to 255 in a Record a Reader
+	// returns; other values are clamped by Add.
+	srcPort, dstPort uint16
+	protocol         int16
+}
+
+// addrKey is an address as a comparable value without pointers; family
+// is 4 or 6 (0 for an invalid address), so that 10.0.0.1 and
+// ::ffff:10.0.0.1 stay apart.
+type addrKey struct {
+	b      [16]byte
+	family uint8
 }
 
 // flowTotals is what merging accumulates.
@@ -51,14 +69,25 @@ type flowTotals struct {
 	start, end     int64
 }
 
-// NewCompactor returns an empty Compactor.
-func NewCompactor() *Compactor {
-	return &Compactor{flows: make(map[flowKey]flowTotals), ids: make(map[string]uint32)}
+// NewCompactor returns an empty Compactor with no bound on distinct flows.
+func NewCompactor() *Compactor { return NewBoundedCompactor(0) }
+
+// NewBoundedCompactor returns an empty Compactor that holds at most
+// maxFlows distinct flows (0 or less: no bound), so that the memory a
+// digest takes is bounded whatever the window: see Add.
+func NewBoundedCompactor(maxFlows int) *Compactor {
+	return &Compactor{
+		flows: make(map[flowKey]flowTotals), maxFlows: max(maxFlows, 0),
+		ids: make(map[string]uint32), addrIDs: make(map[addrKey]uint32),
+	}
 }
 
 // Add merges rec into the digest. rec is copied; the caller may reuse it.
-// IPv6 zones, which flow logs never hold, are not kept.
-func (c *Compactor) Add(rec *Record) {
+// IPv6 zones, which flow logs never hold, are not kept. It returns an
+// error wrapping ErrTooManyFlows, naming the bound, when rec is a new flow
+// and the Compactor already holds its bound of flows; rec is then left
+// out, and records of flows it holds still merge.
+func (c *Compactor) Add(rec *Record) error {
 	srcPort, dstPort := rec.SrcPort, rec.DstPort
 	if srcPort >= dstPort {
 		srcPort = 0
@@ -66,29 +95,46 @@ func (c *Compactor) Add(rec *Record) {
 		dstPort = 0
 	}
 	k := flowKey{
-		src:       rec.SrcAddr.As16(),
-		dst:       rec.DstAddr.As16(),
-		srcPort:   int32(srcPort),
-		dstPort:   int32(dstPort),
-		protocol:  int32(max(rec.Protocol, -1)),
-		srcFamily: family(rec.SrcAddr),
-		dstFamily: family(rec.DstAddr),
+		srcPort:  uint16(min(max(srcPort, 0), 65535)),
+		dstPort:  uint16(min(max(dstPort, 0), 65535)),
+		protocol: int16(min(max(rec.Protocol, -1), 255)),
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	k.src = c.addrID(rec.SrcAddr)
+	k.dst = c.addrID(rec.DstAddr)
 	k.account = c.id(rec.AccountID)
 	k.iface = c.id(rec.InterfaceID)
 	k.action = c.id(rec.Action)
 	t, ok := c.flows[k]
 	if !ok {
+		if c.maxFlows > 0 && len(c.flows) >= c.maxFlows {
+			return fmt.Errorf("flowlog: compact: more than %d distinct flows: %w", c.maxFlows, ErrTooManyFlows)
+		}
 		c.flows[k] = flowTotals{packets: rec.Packets, bytes: rec.Bytes, start: rec.Start, end: rec.End}
-		return
+		return nil
 	}
 	t.packets = addSaturating(t.packets, rec.Packets)
 	t.bytes = addSaturating(t.bytes, rec.Bytes)
 	t.start = min(t.start, rec.Start)
 	t.end = max(t.end, rec.End)
 	c.flows[k] = t
+	return nil
+}
+
+// addrID returns the number of a, numbering it if new.
+func (c *Compactor) addrID(a netip.Addr) uint32 {
+	k := addrKey{b: a.As16(), family: family(a)}
+	if !a.IsValid() {
+		k.b = [16]byte{}
+	}
+	if id, ok := c.addrIDs[k]; ok {
+		return id
+	}
+	id := uint32(len(c.addrs))
+	c.addrIDs[k] = id
+	c.addrs = append(c.addrs, addrOf(k.b, k.family))
+	return id
 }
 
 // id returns the number of s ("-" when empty), numbering it if new.
@@ -144,15 +190,16 @@ func (c *Compactor) Each(fn func(*Record) error) error {
 		entries = append(entries, flowEntry{key: k, totals: t})
 	}
 	names := c.names[:len(c.names):len(c.names)]
+	addrs := c.addrs[:len(c.addrs):len(c.addrs)]
 	c.mu.Unlock()
-	slices.SortFunc(entries, func(a, b flowEntry) int { return compareEntries(names, &a, &b) })
+	slices.SortFunc(entries, func(a, b flowEntry) int { return compareEntries(names, addrs, &a, &b) })
 	rec := Record{Version: 2, LogStatus: StatusOK}
 	for i := range entries {
 		k, t := &entries[i].key, &entries[i].totals
 		rec.AccountID = names[k.account]
 		rec.InterfaceID = names[k.iface]
-		rec.SrcAddr = addrOf(k.src, k.srcFamily)
-		rec.DstAddr = addrOf(k.dst, k.dstFamily)
+		rec.SrcAddr = addrs[k.src]
+		rec.DstAddr = addrs[k.dst]
 		rec.SrcPort = int(k.srcPort)
 		rec.DstPort = int(k.dstPort)
 		rec.Protocol = int(k.protocol)
@@ -202,7 +249,7 @@ type flowEntry struct {
 // compareEntries orders flows by start, end, account, interface, source and
 // destination address (IPv4 before IPv6, as netip.Addr.Compare does), ports,
 // protocol, action; distinct flows never compare equal.
-func compareEntries(names []string, a, b *flowEntry) int {
+func compareEntries(names []string, addrs []netip.Addr, a, b *flowEntry) int {
 	ka, kb := &a.key, &b.key
 	if c := cmp.Compare(a.totals.start, b.totals.start); c != 0 {
 		return c
@@ -216,16 +263,10 @@ func compareEntries(names []string, a, b *flowEntry) int {
 	if c := strings.Compare(names[ka.iface], names[kb.iface]); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(ka.srcFamily, kb.srcFamily); c != 0 {
+	if c := addrs[ka.src].Compare(addrs[kb.src]); c != 0 {
 		return c
 	}
-	if c := bytes.Compare(ka.src[:], kb.src[:]); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(ka.dstFamily, kb.dstFamily); c != 0 {
-		return c
-	}
-	if c := bytes.Compare(ka.dst[:], kb.dst[:]); c != 0 {
+	if c := addrs[ka.dst].Compare(addrs[kb.dst]); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(ka.srcPort, kb.srcPort); c != 0 {
