@@ -70,7 +70,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	c := &converter{
 		stdin:      stdin,
-		readerOpts: []flowlog.Option{flowlog.WithMaxLineBytes(*maxLine)},
+		readerOpts: []flowlog.Option{flowlog.WithMaxLineBytes(*maxLine), flowlog.WithWorkers(grapher.ParseWorkers())},
 	}
 	if *digest {
 		c.compactor = flowlog.NewCompactor()
@@ -163,6 +163,7 @@ func (c *converter) read(ctx context.Context, name string, gw *grapher.Writer) e
 	if err != nil {
 		return fmt.Errorf("convert: read %q: %w", display, err)
 	}
+	defer rd.Close()
 	defer func() {
 		s := rd.Stats()
 		c.lines += s.Lines

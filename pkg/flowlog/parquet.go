@@ -108,7 +108,7 @@ func NewParquetReader(ra io.ReaderAt, size int64, opts ...Option) (*Reader, erro
 	for i, path := range cols {
 		names[i] = path[len(path)-1]
 	}
-	rd := &Reader{format: newFormat(names), interned: make(map[string]string)}
+	rd := &Reader{parser: newParser(newFormat(names))}
 	pq := &parquetInput{
 		ctx:     o.ctx,
 		groups:  f.RowGroups(),

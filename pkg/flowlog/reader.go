@@ -41,6 +41,7 @@ type readerOptions struct {
 	maxLineBytes int
 	format       []string
 	ctx          context.Context
+	workers      int
 }
 
 // WithContext stops the Reader once ctx is done: its next read of the input
@@ -103,18 +104,37 @@ type Stats struct {
 // Reader reads flow records one at a time. It is not safe for concurrent
 // use; use one Reader per input.
 type Reader struct {
-	br        *bufio.Reader
-	maxLine   int
-	format    format
-	fields    [][]byte
-	rec       Record
+	parser
+	src       lineSource
 	stats     Stats
 	err       error
-	done      bool
-	gzipped   bool
 	pq        *parquetInput // non-nil when reading a Parquet file
-	interned  map[string]string
+	pl        *pipeline     // non-nil when lines are parsed by workers
 	firstSkip [maxFirstSkipped]int64
+}
+
+// parser turns lines (or a Parquet row's values) into records. Each
+// goroutine that parses has its own.
+type parser struct {
+	format   format
+	fields   [][]byte
+	rec      Record
+	interned map[string]string
+}
+
+func newParser(f format) parser {
+	return parser{format: f, fields: make([][]byte, 0, f.n+1), interned: make(map[string]string)}
+}
+
+// lineSource cuts a stream into lines, passing over (and reporting) those
+// longer than the limit without buffering them.
+type lineSource struct {
+	br      *bufio.Reader
+	maxLine int
+	lines   int64 // lines returned so far, over-long ones included
+	done    bool
+	gzipped bool
+	err     error
 }
 
 // NewReader reads flow records from r: a digest (version 2 lines, no header)
@@ -152,23 +172,22 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 		}
 		return NewParquetReader(ra, n, opts...)
 	}
-	rd := &Reader{
-		maxLine:  o.maxLineBytes,
-		format:   newFormat(fields),
-		interned: make(map[string]string),
-	}
-	rd.fields = make([][]byte, 0, rd.format.n+1)
+	rd := &Reader{parser: newParser(newFormat(fields))}
+	rd.src.maxLine = o.maxLineBytes
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(raw)
+		zr, err := newGzipReader(raw)
 		if err != nil {
 			return nil, fmt.Errorf("flowlog: gzip header: %w: %w", ErrCorrupt, err)
 		}
-		rd.gzipped = true
-		rd.br = bufio.NewReaderSize(zr, size)
+		rd.src.gzipped = true
+		rd.src.br = bufio.NewReaderSize(zr, size)
 	} else if size > minBufferBytes {
-		rd.br = bufio.NewReaderSize(raw, size)
+		rd.src.br = bufio.NewReaderSize(raw, size)
 	} else {
-		rd.br = raw
+		rd.src.br = raw
+	}
+	if o.workers > 1 {
+		rd.pl = startPipeline(rd, o.workers)
 	}
 	return rd, nil
 }
@@ -179,6 +198,9 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 func (r *Reader) Next() bool {
 	if r.pq != nil {
 		return r.nextParquet()
+	}
+	if r.pl != nil {
+		return r.nextParsed()
 	}
 	for {
 		line, ok := r.readLine()
@@ -230,67 +252,83 @@ func (r *Reader) skip() {
 	r.stats.Skipped++
 }
 
-// readLine returns the next line without its end-of-line bytes, skipping
-// (and counting) lines longer than the limit without buffering them.
+// readLine returns the next line without its end-of-line bytes, counting
+// it, and skipping (and counting) lines longer than the limit.
 func (r *Reader) readLine() ([]byte, bool) {
-	for !r.done {
-		line, err := r.br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			r.stats.Lines++
-			r.skip()
-			r.discardLine()
-			continue
-		}
-		if err != nil {
-			r.done = true
-			if !errors.Is(err, io.EOF) {
-				r.fail(err)
-				return nil, false
-			}
-			if len(line) == 0 {
-				return nil, false
-			}
+	for {
+		line, long, ok := r.src.next()
+		if !ok {
+			r.err = r.src.err
+			return nil, false
 		}
 		r.stats.Lines++
-		line = trimEOL(line)
-		if len(line) > r.maxLine {
-			r.skip()
-			continue
+		if !long {
+			return line, true
 		}
-		return line, true
+		r.skip()
 	}
-	return nil, false
+}
+
+// next returns the next line without its end-of-line bytes, or long for a
+// line over the limit, which is read past without being buffered whole. It
+// returns false at the end of the input or on a read error (in s.err).
+func (s *lineSource) next() (line []byte, long, ok bool) {
+	if s.done {
+		return nil, false, false
+	}
+	line, err := s.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		s.lines++
+		s.discardLine()
+		return nil, true, true
+	}
+	if err != nil {
+		s.done = true
+		if !errors.Is(err, io.EOF) {
+			s.fail(err)
+			return nil, false, false
+		}
+		if len(line) == 0 {
+			return nil, false, false
+		}
+	}
+	s.lines++
+	line = trimEOL(line)
+	if len(line) > s.maxLine {
+		return nil, true, true
+	}
+	return line, false, true
 }
 
 // discardLine reads past the rest of an over-long line.
-func (r *Reader) discardLine() {
+func (s *lineSource) discardLine() {
 	for {
-		_, err := r.br.ReadSlice('\n')
+		_, err := s.br.ReadSlice('\n')
 		switch {
 		case err == nil:
 			return
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF):
-			r.done = true
+			s.done = true
 			return
 		default:
-			r.done = true
-			r.fail(err)
+			s.done = true
+			s.fail(err)
 			return
 		}
 	}
 }
 
 // fail records a read error, marking decompression failures as corrupt.
-func (r *Reader) fail(err error) {
+func (s *lineSource) fail(err error) {
 	var corrupt flate.CorruptInputError
 	switch {
-	case r.gzipped && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt)):
-		r.err = fmt.Errorf("flowlog: decompress after line %d: %w: %w", r.stats.Lines, ErrCorrupt, err)
+	case s.gzipped && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt) || isCorruptGzip(err)):
+		s.err = fmt.Errorf("flowlog: decompress after line %d: %w: %w", s.lines, ErrCorrupt, err)
 	default:
-		r.err = fmt.Errorf("flowlog: read after line %d: %w", r.stats.Lines, err)
+		s.err = fmt.Errorf("flowlog: read after line %d: %w", s.lines, err)
 	}
 }
 
@@ -315,7 +353,7 @@ const (
 // split cuts line into at most limit fields separated by runs of spaces
 // and tabs, stored in r.fields, and returns their number (limit+1 when
 // there are more).
-func (r *Reader) split(line []byte, limit int) int {
+func (r *parser) split(line []byte, limit int) int {
 	r.fields = r.fields[:0]
 	start := -1
 	for i, c := range line {
@@ -350,7 +388,7 @@ func isNoFlowStatus(b []byte) bool {
 }
 
 // parse fills r.rec from line and says what kind of line it was.
-func (r *Reader) parse(line []byte) lineKind {
+func (r *parser) parse(line []byte) lineKind {
 	if len(line) > 0 && !isDigit(line[0]) && !isSpace(line[0]) {
 		if f, ok := parseHeader(line); ok {
 			r.format = f
@@ -377,7 +415,7 @@ func (r *Reader) parse(line []byte) lineKind {
 
 // parseFields fills r.rec from r.fields, one per field of r.format, and
 // says what kind of record they make.
-func (r *Reader) parseFields() lineKind {
+func (r *parser) parseFields() lineKind {
 	f := &r.format
 	fields := r.fields
 	rec := &r.rec
@@ -454,7 +492,7 @@ func isMissing(b []byte) bool { return len(b) == 1 && b[0] == '-' }
 
 // number parses field k as a decimal in [lo, hi]; "-" and a field the format
 // lacks give missing.
-func (r *Reader) number(k int, lo, hi, missing int64) (int64, bool) {
+func (r *parser) number(k int, lo, hi, missing int64) (int64, bool) {
 	i := r.format.idx[k]
 	if i < 0 {
 		return missing, true
@@ -485,7 +523,7 @@ func (r *Reader) number(k int, lo, hi, missing int64) (int64, bool) {
 
 // addr parses field k as an IP address without a zone: flow logs never hold
 // zones, and a zone would make two records for one address look different.
-func (r *Reader) addr(k int) (netip.Addr, bool) {
+func (r *parser) addr(k int) (netip.Addr, bool) {
 	i := r.format.idx[k]
 	if i < 0 {
 		return netip.Addr{}, false
@@ -507,7 +545,7 @@ func (r *Reader) addr(k int) (netip.Addr, bool) {
 
 // str returns field k as a string shared between records with the same
 // value, "-" when missing.
-func (r *Reader) str(k int) string {
+func (r *parser) str(k int) string {
 	i := r.format.idx[k]
 	if i < 0 {
 		return Missing
