@@ -80,7 +80,9 @@ func TestWorkersMatchSequential(t *testing.T) {
 		{"gzip", func() io.Reader { return bytes.NewReader(gz.Bytes()) }},
 		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(data[:len(data)/100])) }},
 		{"corrupt gzip", func() io.Reader { return bytes.NewReader(corrupt) }},
-		{"read error", func() io.Reader { return io.MultiReader(bytes.NewReader(data[:len(data)/3]), iotest.ErrReader(io.ErrClosedPipe)) }},
+		{"read error", func() io.Reader {
+			return io.MultiReader(bytes.NewReader(data[:len(data)/3]), iotest.ErrReader(io.ErrClosedPipe))
+		}},
 		{"no final newline", func() io.Reader { return bytes.NewReader(data[:len(data)-1]) }},
 	}
 	for _, tt := range tests {

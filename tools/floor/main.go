@@ -143,7 +143,9 @@ func compareRuns(bin, in string, runs int, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	floorTime, err := best(func() *exec.Cmd { return devNull(exec.Command(self, "-bytes", fmt.Sprint(size), "-lines", fmt.Sprint(lines), in)) })
+	floorTime, err := best(func() *exec.Cmd {
+		return devNull(exec.Command(self, "-bytes", fmt.Sprint(size), "-lines", fmt.Sprint(lines), in))
+	})
 	if err != nil {
 		return err
 	}
