@@ -120,6 +120,7 @@ type parser struct {
 	fields   [][]byte
 	rec      Record
 	interned map[string]string
+	last     [numRecordFields]string // the value str last returned per field
 }
 
 func newParser(f format) parser {
@@ -354,28 +355,26 @@ const (
 // and tabs, stored in r.fields, and returns their number (limit+1 when
 // there are more).
 func (r *parser) split(line []byte, limit int) int {
-	r.fields = r.fields[:0]
-	start := -1
-	for i, c := range line {
-		if c == ' ' || c == '\t' {
-			if start >= 0 {
-				if len(r.fields) == limit {
-					return limit + 1
-				}
-				r.fields = append(r.fields, line[start:i:i])
-				start = -1
-			}
-		} else if start < 0 {
-			start = i
+	fields := r.fields[:0]
+	n := len(line)
+	for i := 0; i < n; {
+		if c := line[i]; c == ' ' || c == '\t' {
+			i++
+			continue
 		}
-	}
-	if start >= 0 {
-		if len(r.fields) == limit {
+		j := i + 1
+		for j < n && line[j] != ' ' && line[j] != '\t' {
+			j++
+		}
+		if len(fields) == limit {
+			r.fields = fields
 			return limit + 1
 		}
-		r.fields = append(r.fields, line[start:])
+		fields = append(fields, line[i:j:j])
+		i = j
 	}
-	return len(r.fields)
+	r.fields = fields
+	return len(fields)
 }
 
 var (
@@ -504,21 +503,23 @@ func (r *parser) number(k int, lo, hi, missing int64) (int64, bool) {
 	if len(b) == 0 || len(b) > 19 {
 		return 0, false
 	}
-	var n int64
+	// 19 digits fit in a uint64, so the sum cannot wrap; only a 19-digit
+	// number can exceed the largest int64.
+	var n uint64
 	for _, c := range b {
-		if !isDigit(c) {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if n > (maxInt64-d)/10 {
+		d := uint64(c - '0')
+		if d > 9 {
 			return 0, false
 		}
 		n = n*10 + d
 	}
-	if n < lo || n > hi {
+	if n > maxInt64 {
 		return 0, false
 	}
-	return n, true
+	if int64(n) < lo || int64(n) > hi {
+		return 0, false
+	}
+	return int64(n), true
 }
 
 // addr parses field k as an IP address without a zone: flow logs never hold
@@ -536,11 +537,46 @@ func (r *parser) addr(k int) (netip.Addr, bool) {
 	// zone-free address, so the line buffer can be lent to it instead of
 	// allocating a string per field; on error the (discarded) error value
 	// refers to the buffer, which only delays its collection.
+	if bytes.IndexByte(b, ':') < 0 {
+		return parseIPv4(b)
+	}
 	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(b), len(b)))
 	if err != nil {
 		return netip.Addr{}, false
 	}
 	return a, true
+}
+
+// parseIPv4 parses a dotted-decimal IPv4 address as netip.ParseAddr does
+// (four decimal octets of at most 255, no leading zeros), at a fraction of
+// its cost: most addresses of a flow log are IPv4.
+func parseIPv4(b []byte) (netip.Addr, bool) {
+	var a [4]byte
+	octet, val, digits := 0, 0, 0
+	for _, c := range b {
+		if c == '.' {
+			if digits == 0 || octet == 3 {
+				return netip.Addr{}, false
+			}
+			a[octet] = byte(val)
+			octet, val, digits = octet+1, 0, 0
+			continue
+		}
+		d := int(c) - '0'
+		if d < 0 || d > 9 || (digits > 0 && val == 0) {
+			return netip.Addr{}, false
+		}
+		val = val*10 + d
+		digits++
+		if val > 255 {
+			return netip.Addr{}, false
+		}
+	}
+	if octet != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	a[3] = byte(val)
+	return netip.AddrFrom4(a), true
 }
 
 // str returns field k as a string shared between records with the same
@@ -554,12 +590,18 @@ func (r *parser) str(k int) string {
 	if isMissing(b) {
 		return Missing
 	}
+	// Neighbouring lines mostly share their account and interface.
+	if last := r.last[k]; last == string(b) {
+		return last
+	}
 	if s, ok := r.interned[string(b)]; ok {
+		r.last[k] = s
 		return s
 	}
 	s := string(b)
 	if len(r.interned) < maxInterned {
 		r.interned[s] = s
 	}
+	r.last[k] = s
 	return s
 }
