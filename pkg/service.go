@@ -141,6 +141,10 @@ func (s *Service) init(ctx context.Context) error {
 		if s.Storage, err = s.defaultStorage(ctx); err != nil {
 			return err
 		}
+		if s.Config.GraphStorageCompression == runtime.CompressionGzip {
+			s.Logger.Info("graphs are stored gzip-compressed")
+			s.Storage = &storage.Gzip{Storage: s.Storage}
+		}
 	}
 	if s.Marker == nil {
 		if s.Marker, err = s.defaultMarker(ctx); err != nil {
