@@ -169,13 +169,16 @@ func (h *Worker) Run(ctx context.Context, job types.Job) error {
 		stats = runtime.NopStats{}
 	}
 	started := time.Now()
-	gs, err := h.run(ctx, job)
+	var phases jobPhases
+	gs, err := h.run(ctx, job, &phases)
 	if err == nil {
 		stats.Count("grapherd.jobs", 1, "result:done")
 		stats.Timing("grapherd.job.duration", time.Since(started))
 		logger.InfoContext(ctx, runtime.EventJobDone,
 			slog.Int64("lines", gs.Lines), slog.Int64("edges", gs.Used), slog.Int64("nodes", gs.Nodes),
-			slog.Int64("skipped", gs.Skipped), slog.Duration("duration", time.Since(started)))
+			slog.Int64("skipped", gs.Skipped), slog.Duration("duration", time.Since(started)),
+			slog.Duration("digest_duration", phases.digest), slog.Duration("graph_duration", phases.graph),
+			slog.Duration("store_duration", phases.store))
 		return nil
 	}
 
@@ -198,7 +201,18 @@ func (h *Worker) Run(ctx context.Context, job types.Job) error {
 	return err
 }
 
-func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, error) {
+// jobPhases is how long a job's phases took, for the job-done log line.
+// The graph is made and stored as the digest streams, so graph and store
+// overlap: graph ends when the digest is read and converted, store when the
+// last byte is uploaded.
+type jobPhases struct {
+	digest time.Duration // from the start until the digest opened (for the built-in digester: read and compacted)
+	graph  time.Duration // from the digest opening until it was read to its end and converted
+	store  time.Duration // from the digest opening until the graph was stored
+}
+
+func (h *Worker) run(ctx context.Context, job types.Job, phases *jobPhases) (types.GraphStats, error) {
+	began := time.Now()
 	exists, err := h.Storage.Exists(ctx, job.ID)
 	if err != nil {
 		return types.GraphStats{}, dependencyError(runtime.DependencyStorage, err)
@@ -224,6 +238,8 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 		return types.GraphStats{}, classifyDigestError(err)
 	}
 	defer digest.Close()
+	opened := time.Now()
+	phases.digest = opened.Sub(began)
 	var in io.Reader = digest
 	if h.MaxDigestBytes > 0 {
 		in = &limitedReader{r: digest, left: h.MaxDigestBytes, limit: h.MaxDigestBytes}
@@ -246,9 +262,11 @@ func (h *Worker) run(ctx context.Context, job types.Job) (types.GraphStats, erro
 			}
 		}()
 		gs, graphErr = h.Grapher.Graph(ctx, pw, in)
+		phases.graph = time.Since(opened)
 		pw.CloseWithError(graphErr)
 	}()
 	storeErr := h.Storage.Store(ctx, job.ID, pr)
+	phases.store = time.Since(opened)
 	// Unblock the grapher if storage stopped reading early.
 	pr.CloseWithError(errors.Join(storeErr, errStoreStopped))
 	<-done
