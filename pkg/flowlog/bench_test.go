@@ -3,9 +3,12 @@ package flowlog_test
 import (
 	"bytes"
 	"compress/gzip"
+	"io"
 	"runtime"
 	"sync"
 	"testing"
+
+	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog/flowlogtest"
@@ -129,4 +132,77 @@ func BenchmarkCompactorMemory(b *testing.B) {
 	}
 	b.ReportMetric(held, "B/flow-held")
 	b.ReportMetric(peak, "B/flow-writing")
+}
+
+// BenchmarkGunzip decompresses the same gzip digest with the standard
+// library and with github.com/klauspost/compress side by side, the choice
+// behind the Reader's decompressor.
+func BenchmarkGunzip(b *testing.B) {
+	plain := benchDigest(b)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(plain)
+	_ = zw.Close()
+	for _, impl := range []struct {
+		name string
+		open func(io.Reader) (io.Reader, error)
+	}{
+		{"stdlib", func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) }},
+		{"klauspost", func(r io.Reader) (io.Reader, error) { return kgzip.NewReader(r) }},
+	} {
+		b.Run(impl.name, func(b *testing.B) {
+			b.SetBytes(int64(len(plain)))
+			b.ReportAllocs()
+			for b.Loop() {
+				zr, err := impl.open(bytes.NewReader(gz.Bytes()))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, zr); err != nil || n != int64(len(plain)) {
+					b.Fatalf("%d bytes: %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGzipCompress compresses the same digest at BestSpeed with the
+// standard library and with github.com/klauspost/compress side by side,
+// the choice behind GRAPH_STORAGE_COMPRESSION=gzip.
+func BenchmarkGzipCompress(b *testing.B) {
+	plain := benchDigest(b)
+	for _, impl := range []struct {
+		name string
+		open func(io.Writer) (io.WriteCloser, error)
+	}{
+		{"stdlib", func(w io.Writer) (io.WriteCloser, error) { return gzip.NewWriterLevel(w, gzip.BestSpeed) }},
+		{"klauspost", func(w io.Writer) (io.WriteCloser, error) { return kgzip.NewWriterLevel(w, kgzip.BestSpeed) }},
+	} {
+		b.Run(impl.name, func(b *testing.B) {
+			b.SetBytes(int64(len(plain)))
+			var out int64
+			for b.Loop() {
+				cw := &countingWriter{}
+				zw, err := impl.open(cw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := zw.Write(plain); err != nil {
+					b.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					b.Fatal(err)
+				}
+				out = cw.n
+			}
+			b.ReportMetric(float64(len(plain))/float64(out), "ratio")
+		})
+	}
+}
+
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
 }

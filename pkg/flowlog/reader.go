@@ -176,7 +176,7 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 	rd := &Reader{parser: newParser(newFormat(fields))}
 	rd.src.maxLine = o.maxLineBytes
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := newGzipReader(raw)
+		zr, err := gzip.NewReader(raw)
 		if err != nil {
 			return nil, fmt.Errorf("flowlog: gzip header: %w: %w", ErrCorrupt, err)
 		}
@@ -326,7 +326,7 @@ func (s *lineSource) fail(err error) {
 	var corrupt flate.CorruptInputError
 	switch {
 	case s.gzipped && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt) || isCorruptGzip(err)):
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt)):
 		s.err = fmt.Errorf("flowlog: decompress after line %d: %w: %w", s.lines, ErrCorrupt, err)
 	default:
 		s.err = fmt.Errorf("flowlog: read after line %d: %w", s.lines, err)
