@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -24,8 +25,13 @@ import (
 // destination port. Sums that would overflow an int64 stop at the largest
 // int64.
 type Compactor struct {
-	mu    sync.Mutex
-	flows map[flowKey]flowTotals
+	mu sync.Mutex
+	// flows holds the merged flows in the order they were first seen, and
+	// index the position of each in flows: a map of small values and a
+	// dense slice take less than a map holding the totals, and Each sorts
+	// positions rather than copies of the flows.
+	flows []flowEntry
+	index map[flowKey]uint32
 	// maxFlows bounds len(flows); 0 means no bound.
 	maxFlows int
 	// ids numbers the account, interface and action strings, and addrIDs
@@ -77,7 +83,7 @@ func NewCompactor() *Compactor { return NewBoundedCompactor(0) }
 // digest takes is bounded whatever the window: see Add.
 func NewBoundedCompactor(maxFlows int) *Compactor {
 	return &Compactor{
-		flows: make(map[flowKey]flowTotals), maxFlows: max(maxFlows, 0),
+		index: make(map[flowKey]uint32), maxFlows: max(maxFlows, 0),
 		ids: make(map[string]uint32), addrIDs: make(map[addrKey]uint32),
 	}
 }
@@ -106,19 +112,20 @@ func (c *Compactor) Add(rec *Record) error {
 	k.account = c.id(rec.AccountID)
 	k.iface = c.id(rec.InterfaceID)
 	k.action = c.id(rec.Action)
-	t, ok := c.flows[k]
+	i, ok := c.index[k]
 	if !ok {
-		if c.maxFlows > 0 && len(c.flows) >= c.maxFlows {
-			return fmt.Errorf("flowlog: compact: more than %d distinct flows: %w", c.maxFlows, ErrTooManyFlows)
+		if (c.maxFlows > 0 && len(c.flows) >= c.maxFlows) || len(c.flows) == math.MaxUint32 {
+			return fmt.Errorf("flowlog: compact: more than %d distinct flows: %w", len(c.flows), ErrTooManyFlows)
 		}
-		c.flows[k] = flowTotals{packets: rec.Packets, bytes: rec.Bytes, start: rec.Start, end: rec.End}
+		c.index[k] = uint32(len(c.flows))
+		c.flows = append(c.flows, flowEntry{key: k, totals: flowTotals{packets: rec.Packets, bytes: rec.Bytes, start: rec.Start, end: rec.End}})
 		return nil
 	}
+	t := &c.flows[i].totals
 	t.packets = addSaturating(t.packets, rec.Packets)
 	t.bytes = addSaturating(t.bytes, rec.Bytes)
 	t.start = min(t.start, rec.Start)
 	t.end = max(t.end, rec.End)
-	c.flows[k] = t
 	return nil
 }
 
@@ -182,20 +189,19 @@ func (c *Compactor) Len() int {
 
 // Each calls fn with each merged record in the order WriteTo writes them,
 // stopping at (and returning) the first error fn returns. The record is
-// reused between calls. Records added while Each runs are not seen.
+// reused between calls. Add waits while Each runs; fn must not call Add.
 func (c *Compactor) Each(fn func(*Record) error) error {
 	c.mu.Lock()
-	entries := make([]flowEntry, 0, len(c.flows))
-	for k, t := range c.flows {
-		entries = append(entries, flowEntry{key: k, totals: t})
+	defer c.mu.Unlock()
+	order := make([]uint32, len(c.flows))
+	for i := range order {
+		order[i] = uint32(i)
 	}
-	names := c.names[:len(c.names):len(c.names)]
-	addrs := c.addrs[:len(c.addrs):len(c.addrs)]
-	c.mu.Unlock()
-	slices.SortFunc(entries, func(a, b flowEntry) int { return compareEntries(names, addrs, &a, &b) })
+	flows, names, addrs := c.flows, c.names, c.addrs
+	slices.SortFunc(order, func(a, b uint32) int { return compareEntries(names, addrs, &flows[a], &flows[b]) })
 	rec := Record{Version: 2, LogStatus: StatusOK}
-	for i := range entries {
-		k, t := &entries[i].key, &entries[i].totals
+	for _, i := range order {
+		k, t := &flows[i].key, &flows[i].totals
 		rec.AccountID = names[k.account]
 		rec.InterfaceID = names[k.iface]
 		rec.SrcAddr = addrs[k.src]
