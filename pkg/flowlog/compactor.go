@@ -27,10 +27,11 @@ import (
 type Compactor struct {
 	mu sync.Mutex
 	// flows holds the merged flows in the order they were first seen, and
-	// index the position of each in flows: a map of small values and a
-	// dense slice take less than a map holding the totals, and Each sorts
-	// positions rather than copies of the flows.
-	flows []flowEntry
+	// index the position of each in flows: a map of small values and dense
+	// blocks take less than a map holding the totals, growing never copies
+	// (nor leaves garbage), and Each sorts positions rather than copies of
+	// the flows.
+	flows flowBlocks
 	index map[flowKey]uint32
 	// maxFlows bounds len(flows); 0 means no bound.
 	maxFlows int
@@ -114,14 +115,15 @@ func (c *Compactor) Add(rec *Record) error {
 	k.action = c.id(rec.Action)
 	i, ok := c.index[k]
 	if !ok {
-		if (c.maxFlows > 0 && len(c.flows) >= c.maxFlows) || len(c.flows) == math.MaxUint32 {
-			return fmt.Errorf("flowlog: compact: more than %d distinct flows: %w", len(c.flows), ErrTooManyFlows)
+		n := c.flows.len()
+		if (c.maxFlows > 0 && n >= c.maxFlows) || n == math.MaxUint32 {
+			return fmt.Errorf("flowlog: compact: more than %d distinct flows: %w", n, ErrTooManyFlows)
 		}
-		c.index[k] = uint32(len(c.flows))
-		c.flows = append(c.flows, flowEntry{key: k, totals: flowTotals{packets: rec.Packets, bytes: rec.Bytes, start: rec.Start, end: rec.End}})
+		c.index[k] = uint32(n)
+		c.flows.add(flowEntry{key: k, totals: flowTotals{packets: rec.Packets, bytes: rec.Bytes, start: rec.Start, end: rec.End}})
 		return nil
 	}
-	t := &c.flows[i].totals
+	t := &c.flows.at(i).totals
 	t.packets = addSaturating(t.packets, rec.Packets)
 	t.bytes = addSaturating(t.bytes, rec.Bytes)
 	t.start = min(t.start, rec.Start)
@@ -184,7 +186,7 @@ func addrOf(b [16]byte, family uint8) netip.Addr {
 func (c *Compactor) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.flows)
+	return c.flows.len()
 }
 
 // Each calls fn with each merged record in the order WriteTo writes them,
@@ -193,15 +195,16 @@ func (c *Compactor) Len() int {
 func (c *Compactor) Each(fn func(*Record) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	order := make([]uint32, len(c.flows))
+	order := make([]uint32, c.flows.len())
 	for i := range order {
 		order[i] = uint32(i)
 	}
-	flows, names, addrs := c.flows, c.names, c.addrs
-	slices.SortFunc(order, func(a, b uint32) int { return compareEntries(names, addrs, &flows[a], &flows[b]) })
+	flows, names, addrs := &c.flows, c.names, c.addrs
+	slices.SortFunc(order, func(a, b uint32) int { return compareEntries(names, addrs, flows.at(a), flows.at(b)) })
 	rec := Record{Version: 2, LogStatus: StatusOK}
 	for _, i := range order {
-		k, t := &flows[i].key, &flows[i].totals
+		e := flows.at(i)
+		k, t := &e.key, &e.totals
 		rec.AccountID = names[k.account]
 		rec.InterfaceID = names[k.iface]
 		rec.SrcAddr = addrs[k.src]
@@ -246,7 +249,31 @@ func WriteDigest(w io.Writer, each func(yield func(*Record) error) error) (int64
 	return cw.n, nil
 }
 
-// flowEntry is one merged flow, for sorting.
+// flowBlockBits sets the flows a block holds: 1<<16, 4 MiB a block.
+const flowBlockBits = 16
+
+// flowBlocks is a growable array of flows in fixed-size blocks.
+type flowBlocks struct {
+	blocks [][]flowEntry
+	n      int
+}
+
+func (f *flowBlocks) len() int { return f.n }
+
+func (f *flowBlocks) at(i uint32) *flowEntry {
+	return &f.blocks[i>>flowBlockBits][i&(1<<flowBlockBits-1)]
+}
+
+func (f *flowBlocks) add(e flowEntry) {
+	if f.n>>flowBlockBits == len(f.blocks) {
+		f.blocks = append(f.blocks, make([]flowEntry, 0, 1<<flowBlockBits))
+	}
+	b := &f.blocks[len(f.blocks)-1]
+	*b = append(*b, e)
+	f.n++
+}
+
+// flowEntry is one merged flow.
 type flowEntry struct {
 	key    flowKey
 	totals flowTotals

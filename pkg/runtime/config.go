@@ -184,8 +184,8 @@ type Config struct {
 	// MaxLineBytes is the longest digest or flow log line accepted.
 	MaxLineBytes int `env:"GRAPHERD_MAX_LINE_BYTES" envDefault:"65536"`
 	// MaxFlows bounds the distinct flows the built-in digester holds while
-	// compacting one window (about 155 bytes each at the peak, so the
-	// default bounds it near 310 MB); a window with more fails permanently,
+	// compacting one window (about 160 bytes each at the peak, so the
+	// default bounds it near 320 MB); a window with more fails permanently,
 	// naming the bound. See docs/limits.md.
 	MaxFlows int `env:"GRAPHERD_MAX_FLOWS" envDefault:"2000000"`
 	// MaxBodyBytes is the largest request body the worker reads.
