@@ -14,7 +14,7 @@ BENCH_LINES ?= 1000000
 export VERSITYGW
 export LOCAL_AWS_SQS
 
-.PHONY: all build run test vet versitygw sqs-server nodejs graphviz bench bench-views bench-queue bench-queue-procs fuzz load sample clean chromium web check-assets screenshots
+.PHONY: all build run test vet versitygw sqs-server nodejs graphviz bench bench-e2e bench-views bench-queue bench-queue-procs fuzz load sample clean chromium web check-assets screenshots
 
 all: build
 
@@ -90,7 +90,7 @@ check-assets: web
 screenshots: chromium
 	$(GO) test -count=1 -run 'TestPageMakesSampleGraph' ./web/ -update-screenshots
 
-## bench: converter benchmarks and the 1M-line conversion with its peak RSS.
+## bench: converter benchmarks, the 1M-line conversion with its peak RSS, and convert against its floor (tools/floor) in one run.
 bench: build
 	@command -v /usr/bin/time >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./pkg/grapher/ ./pkg/flowlog/ ./pkg/digester/
@@ -99,6 +99,12 @@ bench: build
 	/usr/bin/time -f 'convert -o FILE: %e s wall, %M KB peak RSS' ./$(BIN) convert -o $(CACHE)/bench/graph.dot $(CACHE)/bench/digest-$(BENCH_LINES).log
 	/usr/bin/time -f 'convert to stdout: %e s wall, %M KB peak RSS' ./$(BIN) convert $(CACHE)/bench/digest-$(BENCH_LINES).log > /dev/null
 	@ls -l $(CACHE)/bench/digest-$(BENCH_LINES).log $(CACHE)/bench/graph.dot
+	$(GO) build -o $(CACHE)/bench/floor ./tools/floor
+	$(CACHE)/bench/floor -compare ./$(BIN) -runs 5 $(CACHE)/bench/digest-$(BENCH_LINES).log
+
+## bench-e2e: whole graph jobs through the real binary (S3 on Versity S3 Gateway, files, the built-in digester), with peak RSS and phases.
+bench-e2e: build versitygw
+	GRAPHERD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench E2E -benchtime 3x -timeout 30m ./tools/benche2e/
 
 ## bench-views: view benchmarks, then a 1M-record graph made by the service and its JSON views timed cold, with the peak RSS.
 bench-views: build

@@ -451,3 +451,30 @@ func TestRunInProcess(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// TestServeCompressedGraphs stores graphs gzip-compressed with
+// GRAPH_STORAGE_COMPRESSION=gzip and still serves plain DOT.
+func TestServeCompressedGraphs(t *testing.T) {
+	t.Parallel()
+	want, err := os.ReadFile("testdata/flowlogs/expected-digest.txt")
+	require.NoError(t, err)
+	data := t.TempDir()
+	p := startService(t, freeAddr(t), map[string]string{
+		"FLOW_LOGS_DIR":             "testdata/flowlogs",
+		"GRAPHERD_DATA_DIR":         data,
+		"GRAPH_STORAGE_COMPRESSION": "gzip",
+	})
+	status, body := p.do(t, http.MethodPost, "/?"+sampleWindow)
+	require.Equal(t, http.StatusAccepted, status, body)
+	status, body, _ = p.waitGraph(t, sampleWindow)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, digestLines(t, string(want)), edges(t, body))
+	stored, err := filepath.Glob(filepath.Join(data, "graphs", "*.dot"))
+	require.NoError(t, err)
+	require.Len(t, stored, 1)
+	b, err := os.ReadFile(stored[0])
+	require.NoError(t, err)
+	require.Equal(t, []byte{0x1f, 0x8b}, b[:2], "stored gzip-compressed")
+	require.NoError(t, p.stop(t, syscall.SIGINT))
+	require.Contains(t, p.stdout.String(), "graphs are stored gzip-compressed")
+}

@@ -254,6 +254,10 @@ func (s *Service) initLocked(ctx context.Context) error {
 		if s.Storage, err = s.defaultStorage(ctx); err != nil {
 			return err
 		}
+		if s.Config.GraphStorageCompression == runtime.CompressionGzip {
+			s.Logger.Info("graphs are stored gzip-compressed")
+			s.Storage = &storage.Gzip{Storage: s.Storage}
+		}
 	}
 	if s.Marker == nil {
 		if s.Marker, err = s.defaultMarker(ctx); err != nil {
@@ -422,6 +426,7 @@ func (s *Service) defaultDigester(ctx context.Context) (types.Digester, error) {
 		Accounts:     cfg.FlowLogsScanAccounts,
 		Regions:      cfg.FlowLogsScanRegions,
 		MaxLineBytes: cfg.MaxLineBytes,
+		MaxFlows:     cfg.MaxFlows,
 		Logger:       s.Logger,
 	}
 	switch {

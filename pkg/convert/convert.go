@@ -27,7 +27,9 @@ const maxFirstSkipped = 5
 const usage = `usage: vpcflow-grapherd convert [-o FILE] [--digest] [FILE...]
 
 Converts VPC flow log digests, or raw flow-log files as AWS delivers them
-(plain or gzip, default or custom format), into one Graphviz DOT graph.
+(plain or gzip, default or custom format, or Parquet), into one Graphviz DOT
+graph. A malformed Parquet file is skipped and counted like a malformed line;
+Parquet cannot be read from stdin.
 Reads the FILEs in order as one stream of records, or stdin when there is
 none ("-" also names stdin). Writes DOT to stdout, or atomically to FILE
 with -o. Prints the used and skipped line counts to stderr.
@@ -68,7 +70,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	c := &converter{
 		stdin:      stdin,
-		readerOpts: []flowlog.Option{flowlog.WithMaxLineBytes(*maxLine)},
+		readerOpts: []flowlog.Option{flowlog.WithMaxLineBytes(*maxLine), flowlog.WithWorkers(grapher.ParseWorkers())},
 	}
 	if *digest {
 		c.compactor = flowlog.NewCompactor()
@@ -150,9 +152,18 @@ func (c *converter) read(ctx context.Context, name string, gw *grapher.Writer) e
 		in, display = f, name
 	}
 	rd, err := flowlog.NewReader(in, append([]flowlog.Option{flowlog.WithContext(ctx)}, c.readerOpts...)...)
+	if errors.Is(err, flowlog.ErrMalformedParquet) {
+		// A broken file is skipped and counted, as a broken line is.
+		c.skipped++
+		if len(c.firstSkipped) < maxFirstSkipped {
+			c.firstSkipped = append(c.firstSkipped, display+" (malformed Parquet)")
+		}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("convert: read %q: %w", display, err)
 	}
+	defer rd.Close()
 	defer func() {
 		s := rd.Stats()
 		c.lines += s.Lines
@@ -171,7 +182,9 @@ func (c *converter) read(ctx context.Context, name string, gw *grapher.Writer) e
 		return nil
 	}
 	for n := 1; rd.Next(); n++ {
-		c.compactor.Add(rd.Record())
+		if err := c.compactor.Add(rd.Record()); err != nil {
+			return fmt.Errorf("convert: %w", err)
+		}
 		if n%ctxCheckLines == 0 {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("convert: %w", err)

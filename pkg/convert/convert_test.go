@@ -11,10 +11,13 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/graph/formats/dot"
 	"gonum.org/v1/gonum/graph/formats/dot/ast"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog/flowlogtest"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
 
@@ -294,4 +297,43 @@ func TestRunOutputNotRegular(t *testing.T) {
 		err := Run(context.Background(), []string{"-o", t.TempDir()}, strings.NewReader(lineA), &stdout, &stderr)
 		require.ErrorContains(t, err, "is a directory")
 	})
+}
+
+// TestRunParquet converts a Parquet file beside a text one into the graph
+// the same records give in text, skipping a truncated Parquet file.
+func TestRunParquet(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fields := flowlog.DefaultFields()
+	var rows [][]any
+	for _, line := range []string{lineB, lineC} {
+		r, err := flowlog.NewReader(strings.NewReader(line))
+		require.NoError(t, err)
+		require.True(t, r.Next())
+		rows = append(rows, flowlogtest.RecordValues(r.Record(), fields))
+	}
+	var pq bytes.Buffer
+	require.NoError(t, flowlogtest.WriteParquet(&pq, flowlogtest.ParquetFile{Fields: fields, Int32: true, Optional: true, Codec: &parquet.Snappy}, rows))
+	text := writeFile(t, dir, "a.log", []byte(lineA))
+	par := writeFile(t, dir, "b.log.parquet", pq.Bytes())
+	broken := writeFile(t, dir, "c.log.parquet", pq.Bytes()[:pq.Len()/2])
+	all := writeFile(t, dir, "all.log", []byte(lineA+lineB+lineC))
+
+	for _, digest := range []bool{false, true} {
+		args := func(files ...string) []string {
+			if digest {
+				return append([]string{"--digest"}, files...)
+			}
+			return files
+		}
+		var got, want, stderr bytes.Buffer
+		require.NoError(t, Run(context.Background(), args(text, par, broken), nil, &got, &stderr))
+		require.Contains(t, stderr.String(), "used 3, skipped 1 lines (first skipped: "+broken+" (malformed Parquet))")
+		require.NoError(t, Run(context.Background(), args(all), nil, &want, io.Discard))
+		require.Equal(t, want.String(), got.String())
+	}
+
+	var stderr bytes.Buffer
+	err := Run(context.Background(), []string{broken}, nil, io.Discard, &stderr)
+	require.ErrorIs(t, err, types.ErrMalformedDigest)
 }

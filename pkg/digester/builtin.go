@@ -99,6 +99,11 @@ type Builtin struct {
 	// not positive means flowlog's default. Longer lines are skipped and
 	// counted.
 	MaxLineBytes int
+	// MaxFlows bounds the distinct flows held while compacting a window
+	// (GRAPHERD_MAX_FLOWS), so that memory stays bounded whatever the
+	// window; not positive means no bound. A window with more fails
+	// permanently, naming the bound.
+	MaxFlows int
 	// Logger receives a summary of each digest and warnings about files or
 	// lines left out; nil discards them.
 	Logger *slog.Logger
@@ -149,13 +154,22 @@ func (b *Builtin) Digest(ctx context.Context, start, stop time.Time) (io.ReadClo
 		return nil, fmt.Errorf("digester: %w %s", ErrNoFlowLogs, msg)
 	}
 
-	comp := flowlog.NewCompactor()
+	comp := flowlog.NewBoundedCompactor(b.MaxFlows)
 	st, err := b.readFiles(ctx, w, files, comp, log)
+	if errors.Is(err, flowlog.ErrTooManyFlows) {
+		return nil, types.Permanent(fmt.Errorf("digester: the window holds more than %d distinct flows, the bound "+
+			"GRAPHERD_MAX_FLOWS sets (%d flows reached after %d records of %d files): ask for a shorter window or raise the bound: %w",
+			b.MaxFlows, comp.Len(), st.records, len(files), err))
+	}
 	if err != nil {
 		return nil, err
 	}
+	if st.records == 0 && st.malformedFiles > 0 {
+		return nil, types.Permanent(fmt.Errorf("digester: no usable record: %d of %d flow log files malformed: %w",
+			st.malformedFiles, len(files), flowlog.ErrMalformedParquet))
+	}
 	log.Info("flow logs digested", "files", len(files), "lines", st.lines, "records", st.records,
-		"kept", st.kept, "skipped_lines", st.skipped, "flows", comp.Len(),
+		"kept", st.kept, "skipped_lines", st.skipped, "skipped_files", st.malformedFiles, "flows", comp.Len(),
 		"duration", time.Since(began).Round(time.Millisecond))
 
 	pr, pw := io.Pipe()
@@ -311,7 +325,7 @@ func parseHour(s string) (int, bool) {
 
 // fileNameRE matches the name AWS gives a flow log file:
 // {account}_vpcflowlogs_{region}_{flowlogid}_{yyyymmddTHHmmZ}_{hash}.log[.gz].
-var fileNameRE = regexp.MustCompile(`^[^_/]+_vpcflowlogs_[^_/]+_[^_/]+_(\d{8}T\d{4}Z)_[^_./]+\.log(\.gz)?$`)
+var fileNameRE = regexp.MustCompile(`^[^_/]+_vpcflowlogs_[^_/]+_[^_/]+_(\d{8}T\d{4}Z)_[^_./]+\.log(\.gz|\.parquet)?$`)
 
 // fileTime returns the timestamp in a flow log file's name, and false when
 // the name is not one Builtin can read.
@@ -481,12 +495,15 @@ func (w window) pick(key string, files, ignored []string) ([]string, []string) {
 // readStats counts what reading the files did.
 type readStats struct {
 	lines, records, kept, skipped int64
+	// malformedFiles counts the files left out whole (see
+	// fileStats.malformed).
+	malformedFiles int64
 }
 
 // readFiles reads the files concurrently into comp, keeping the records that
 // overlap the window. The first failure cancels the others and is returned.
 func (b *Builtin) readFiles(ctx context.Context, w window, files []string, comp *flowlog.Compactor, log *slog.Logger) (readStats, error) {
-	var lines, records, kept, skipped atomic.Int64
+	var lines, records, kept, skipped, malformed atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.concurrency())
 	for _, key := range files {
@@ -500,17 +517,25 @@ func (b *Builtin) readFiles(ctx context.Context, w window, files []string, comp 
 				log.Warn("malformed flow log lines skipped", "key", key,
 					"skipped", st.Skipped, "first_lines", st.FirstSkipped)
 			}
+			if st.malformed != nil {
+				malformed.Add(1)
+				log.Warn("malformed flow log file skipped", "key", key, "reason", st.malformed.Error())
+			}
 			return err
 		})
 	}
 	err := g.Wait()
-	return readStats{lines.Load(), records.Load(), kept.Load(), skipped.Load()}, err
+	return readStats{lines.Load(), records.Load(), kept.Load(), skipped.Load(), malformed.Load()}, err
 }
 
 // fileStats is what reading one file did.
 type fileStats struct {
 	flowlog.Stats
 	kept int64
+	// malformed says why the file was left out whole: a Parquet file
+	// whose footer cannot be read. Such a file is skipped, like a
+	// malformed line, rather than failing the window.
+	malformed error
 }
 
 func (b *Builtin) readFile(ctx context.Context, w window, key string, comp *flowlog.Compactor) (fileStats, error) {
@@ -524,14 +549,26 @@ func (b *Builtin) readFile(ctx context.Context, w window, key string, comp *flow
 	if b.MaxLineBytes > 0 {
 		opts = append(opts, flowlog.WithMaxLineBytes(b.MaxLineBytes))
 	}
+	opts = append(opts, flowlog.WithContext(ctx))
 	r, err := flowlog.NewReader(rc, opts...)
+	if ras, ok := b.Source.(RandomAccessSource); ok && errors.Is(err, flowlog.ErrNeedsRandomAccess) {
+		_ = rc.Close() // the stream is not needed: the file is read by ranges
+		r, err = openParquet(ctx, ras, key, opts)
+	}
+	if errors.Is(err, flowlog.ErrMalformedParquet) {
+		st.malformed = err
+		return st, nil
+	}
 	if err != nil {
 		return st, readError(key, err)
 	}
 	for n := 1; r.Next(); n++ {
 		rec := r.Record()
 		if rec.End >= w.startSec && rec.Start < w.stopSec {
-			comp.Add(rec)
+			if err := comp.Add(rec); err != nil {
+				st.Stats = r.Stats()
+				return st, err
+			}
 			st.kept++
 		}
 		if n%checkEvery == 0 && ctx.Err() != nil {
@@ -544,6 +581,15 @@ func (b *Builtin) readFile(ctx context.Context, w window, key string, comp *flow
 		return st, readError(key, err)
 	}
 	return st, nil
+}
+
+// openParquet reads the Parquet file key through ranged reads.
+func openParquet(ctx context.Context, src RandomAccessSource, key string, opts []flowlog.Option) (*flowlog.Reader, error) {
+	ra, size, err := src.OpenAt(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("digester: open flow log %s: %w", key, err)
+	}
+	return flowlog.NewParquetReader(ra, size, opts...)
 }
 
 // readError names the file that could not be read; a corrupt file is

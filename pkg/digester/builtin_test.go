@@ -480,14 +480,14 @@ func TestBuiltinConfigErrors(t *testing.T) {
 func TestBuiltinOnlyUnsupportedFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	key := plainKey("111122223333", "us-east-1", "20261101T1020Z", -1, ".log.parquet")
-	writeTree(t, dir, map[string]string{key: "PAR1"})
+	key := plainKey("111122223333", "us-east-1", "20261101T1020Z", -1, ".log.bz2")
+	writeTree(t, dir, map[string]string{key: "BZh9"})
 	var logs bytes.Buffer
 	b := &Builtin{Source: Dir{Path: dir}, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 	_, err := b.Digest(context.Background(), testStart, testStop)
 	require.ErrorIs(t, err, ErrNoFlowLogs)
 	require.Contains(t, err.Error(), "1 files left out")
-	require.Contains(t, err.Error(), ".log.parquet")
+	require.Contains(t, err.Error(), ".log.bz2")
 	require.Contains(t, logs.String(), "unsupported names or formats")
 }
 
@@ -596,8 +596,8 @@ func TestBuiltinSample(t *testing.T) {
 	}{
 		{name: "discovered accounts and regions", b: &Builtin{}},
 		{name: "configured accounts and regions", b: &Builtin{
-			Accounts: []string{"111122223333", "444455556666", "777788889999"},
-			Regions:  []string{"us-east-1", "us-west-2", "eu-west-1"},
+			Accounts: []string{"111122223333", "222233334444", "444455556666", "777788889999"},
+			Regions:  []string{"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"},
 		}},
 		{name: "one file at a time", b: &Builtin{Concurrency: 1}},
 	}
@@ -655,4 +655,24 @@ func BenchmarkBuiltin(b *testing.B) {
 		}
 		_ = rc.Close()
 	}
+}
+
+// TestBuiltinMaxFlows fails a window with more distinct flows than the
+// bound, permanently and naming the bound, and digests it under a bound
+// it fits in.
+func TestBuiltinMaxFlows(t *testing.T) {
+	t.Parallel()
+	b := &Builtin{Source: Dir{Path: "../../testdata/flowlogs"}, MaxFlows: 10}
+	_, err := b.Digest(context.Background(), testStart, testStop)
+	require.ErrorIs(t, err, flowlog.ErrTooManyFlows)
+	require.True(t, types.IsPermanent(err))
+	require.Contains(t, err.Error(), "more than 10 distinct flows")
+	require.Contains(t, err.Error(), "GRAPHERD_MAX_FLOWS")
+
+	want, err := os.ReadFile("../../testdata/flowlogs/expected-digest.txt")
+	require.NoError(t, err)
+	lines := strings.Count(string(want), "\n")
+	got, err := digestAll(t, &Builtin{Source: Dir{Path: "../../testdata/flowlogs"}, MaxFlows: lines}, testStart, testStop)
+	require.NoError(t, err)
+	require.Equal(t, string(want), got)
 }

@@ -3,8 +3,12 @@ package flowlog_test
 import (
 	"bytes"
 	"compress/gzip"
+	"io"
+	"runtime"
 	"sync"
 	"testing"
+
+	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog/flowlogtest"
@@ -79,4 +83,126 @@ func BenchmarkCompactorAdd(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchLines), "ns/record")
+}
+
+// BenchmarkCompactorMemory measures the heap a Compactor holds per distinct
+// flow, and the peak while Each sorts them (the digest being written):
+// the figures docs/limits.md bounds GRAPHERD_MAX_FLOWS with.
+func BenchmarkCompactorMemory(b *testing.B) {
+	const flows = 500_000
+	recs := make([]flowlog.Record, 0, flows)
+	addrs := flowlogtest.Addrs(20000, 1, 10)
+	for i := range flows {
+		recs = append(recs, flowlog.Record{
+			Version: 2, AccountID: "123456789012", InterfaceID: "eni-0a1b2c3d",
+			SrcAddr: addrs[i%len(addrs)], DstAddr: addrs[(i/len(addrs)+i*7+1)%len(addrs)],
+			SrcPort: 40000 + i%20000, DstPort: 443, Protocol: 6, Packets: 1, Bytes: 100,
+			Start: int64(i), End: int64(i + 60), Action: flowlog.ActionAccept, LogStatus: flowlog.StatusOK,
+		})
+	}
+	var held, peak float64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		c := flowlog.NewCompactor()
+		for i := range recs {
+			if err := c.Add(&recs[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held = float64(after.HeapAlloc-before.HeapAlloc) / float64(c.Len())
+		var sorting runtime.MemStats
+		err := c.Each(func(*flowlog.Record) error {
+			if sorting.HeapAlloc == 0 {
+				runtime.ReadMemStats(&sorting)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = float64(sorting.HeapAlloc-before.HeapAlloc) / float64(c.Len())
+		if c.Len() < flows/2 {
+			b.Fatalf("only %d distinct flows", c.Len())
+		}
+		runtime.KeepAlive(c)
+	}
+	b.ReportMetric(held, "B/flow-held")
+	b.ReportMetric(peak, "B/flow-writing")
+}
+
+// BenchmarkGunzip decompresses the same gzip digest with the standard
+// library and with github.com/klauspost/compress side by side, the choice
+// behind the Reader's decompressor.
+func BenchmarkGunzip(b *testing.B) {
+	plain := benchDigest(b)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(plain)
+	_ = zw.Close()
+	for _, impl := range []struct {
+		name string
+		open func(io.Reader) (io.Reader, error)
+	}{
+		{"stdlib", func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) }},
+		{"klauspost", func(r io.Reader) (io.Reader, error) { return kgzip.NewReader(r) }},
+	} {
+		b.Run(impl.name, func(b *testing.B) {
+			b.SetBytes(int64(len(plain)))
+			b.ReportAllocs()
+			for b.Loop() {
+				zr, err := impl.open(bytes.NewReader(gz.Bytes()))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, zr); err != nil || n != int64(len(plain)) {
+					b.Fatalf("%d bytes: %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGzipCompress compresses the same digest at BestSpeed with the
+// standard library and with github.com/klauspost/compress side by side,
+// the choice behind GRAPH_STORAGE_COMPRESSION=gzip.
+func BenchmarkGzipCompress(b *testing.B) {
+	plain := benchDigest(b)
+	for _, impl := range []struct {
+		name string
+		open func(io.Writer) (io.WriteCloser, error)
+	}{
+		{"stdlib", func(w io.Writer) (io.WriteCloser, error) { return gzip.NewWriterLevel(w, gzip.BestSpeed) }},
+		{"klauspost", func(w io.Writer) (io.WriteCloser, error) { return kgzip.NewWriterLevel(w, kgzip.BestSpeed) }},
+	} {
+		b.Run(impl.name, func(b *testing.B) {
+			b.SetBytes(int64(len(plain)))
+			var out int64
+			for b.Loop() {
+				cw := &countingWriter{}
+				zw, err := impl.open(cw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := zw.Write(plain); err != nil {
+					b.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					b.Fatal(err)
+				}
+				out = cw.n
+			}
+			b.ReportMetric(float64(len(plain))/float64(out), "ratio")
+		})
+	}
+}
+
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
 }

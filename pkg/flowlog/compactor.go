@@ -2,10 +2,11 @@ package flowlog
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -24,25 +25,49 @@ import (
 // destination port. Sums that would overflow an int64 stop at the largest
 // int64.
 type Compactor struct {
-	mu    sync.Mutex
-	flows map[flowKey]flowTotals
-	// ids numbers the account, interface and action strings, so a flow key
-	// is a fixed-size value without pointers: it hashes and compares fast
-	// and costs the garbage collector nothing to scan.
-	ids   map[string]uint32
-	names []string
+	mu sync.Mutex
+	// flows holds the merged flows in the order they were first seen, and
+	// index the position of each in flows: a map of small values and dense
+	// blocks take less than a map holding the totals, growing never copies
+	// (nor leaves garbage), and Each sorts positions rather than copies of
+	// the flows.
+	flows flowBlocks
+	index map[flowKey]uint32
+	// maxFlows bounds len(flows); 0 means no bound.
+	maxFlows int
+	// ids numbers the account, interface and action strings, and addrIDs
+	// the addresses, so a flow key is a small fixed-size value without
+	// pointers: it hashes and compares fast, costs the garbage collector
+	// nothing to scan, and keeps a flow at about 100 bytes (see
+	// BenchmarkCompactorMemory). Addresses and ids are far fewer than flows.
+	ids     map[string]uint32
+	names   []string
+	addrIDs map[addrKey]uint32
+	addrs   []netip.Addr
 }
+
+// ErrTooManyFlows is returned (wrapped) by Compactor.Add when a record would
+// add a distinct flow beyond the Compactor's bound. The same input always
+// exceeds it again: a smaller window, or a larger bound, is needed.
+var ErrTooManyFlows = errors.New("too many distinct flows")
 
 // flowKey is what two records must share to merge.
 type flowKey struct {
-	src, dst         [16]byte
-	account, iface   uint32
-	action           uint32
-	srcPort, dstPort int32
-	protocol         int32
-	// family holds, for src and dst, 4 or 6 (or 0 for an invalid address),
-	// so that 10.0.0.1 and ::ffff:10.0.0.1 stay apart.
-	srcFamily, dstFamily uint8
+	src, dst       uint32 // numbers of addrs
+	account, iface uint32 // numbers of names
+	action         uint32
+	// Ports are 0 to 65535 and protocols -1 to 255 in a Record a Reader
+	// returns; other values are clamped by Add.
+	srcPort, dstPort uint16
+	protocol         int16
+}
+
+// addrKey is an address as a comparable value without pointers; family
+// is 4 or 6 (0 for an invalid address), so that 10.0.0.1 and
+// ::ffff:10.0.0.1 stay apart.
+type addrKey struct {
+	b      [16]byte
+	family uint8
 }
 
 // flowTotals is what merging accumulates.
@@ -51,14 +76,25 @@ type flowTotals struct {
 	start, end     int64
 }
 
-// NewCompactor returns an empty Compactor.
-func NewCompactor() *Compactor {
-	return &Compactor{flows: make(map[flowKey]flowTotals), ids: make(map[string]uint32)}
+// NewCompactor returns an empty Compactor with no bound on distinct flows.
+func NewCompactor() *Compactor { return NewBoundedCompactor(0) }
+
+// NewBoundedCompactor returns an empty Compactor that holds at most
+// maxFlows distinct flows (0 or less: no bound), so that the memory a
+// digest takes is bounded whatever the window: see Add.
+func NewBoundedCompactor(maxFlows int) *Compactor {
+	return &Compactor{
+		index: make(map[flowKey]uint32), maxFlows: max(maxFlows, 0),
+		ids: make(map[string]uint32), addrIDs: make(map[addrKey]uint32),
+	}
 }
 
 // Add merges rec into the digest. rec is copied; the caller may reuse it.
-// IPv6 zones, which flow logs never hold, are not kept.
-func (c *Compactor) Add(rec *Record) {
+// IPv6 zones, which flow logs never hold, are not kept. It returns an
+// error wrapping ErrTooManyFlows, naming the bound, when rec is a new flow
+// and the Compactor already holds its bound of flows; rec is then left
+// out, and records of flows it holds still merge.
+func (c *Compactor) Add(rec *Record) error {
 	srcPort, dstPort := rec.SrcPort, rec.DstPort
 	if srcPort >= dstPort {
 		srcPort = 0
@@ -66,29 +102,48 @@ func (c *Compactor) Add(rec *Record) {
 		dstPort = 0
 	}
 	k := flowKey{
-		src:       rec.SrcAddr.As16(),
-		dst:       rec.DstAddr.As16(),
-		srcPort:   int32(srcPort),
-		dstPort:   int32(dstPort),
-		protocol:  int32(max(rec.Protocol, -1)),
-		srcFamily: family(rec.SrcAddr),
-		dstFamily: family(rec.DstAddr),
+		srcPort:  uint16(min(max(srcPort, 0), 65535)),
+		dstPort:  uint16(min(max(dstPort, 0), 65535)),
+		protocol: int16(min(max(rec.Protocol, -1), 255)),
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	k.src = c.addrID(rec.SrcAddr)
+	k.dst = c.addrID(rec.DstAddr)
 	k.account = c.id(rec.AccountID)
 	k.iface = c.id(rec.InterfaceID)
 	k.action = c.id(rec.Action)
-	t, ok := c.flows[k]
+	i, ok := c.index[k]
 	if !ok {
-		c.flows[k] = flowTotals{packets: rec.Packets, bytes: rec.Bytes, start: rec.Start, end: rec.End}
-		return
+		n := c.flows.len()
+		if (c.maxFlows > 0 && n >= c.maxFlows) || n == math.MaxUint32 {
+			return fmt.Errorf("flowlog: compact: more than %d distinct flows: %w", n, ErrTooManyFlows)
+		}
+		c.index[k] = uint32(n)
+		c.flows.add(flowEntry{key: k, totals: flowTotals{packets: rec.Packets, bytes: rec.Bytes, start: rec.Start, end: rec.End}})
+		return nil
 	}
+	t := &c.flows.at(i).totals
 	t.packets = addSaturating(t.packets, rec.Packets)
 	t.bytes = addSaturating(t.bytes, rec.Bytes)
 	t.start = min(t.start, rec.Start)
 	t.end = max(t.end, rec.End)
-	c.flows[k] = t
+	return nil
+}
+
+// addrID returns the number of a, numbering it if new.
+func (c *Compactor) addrID(a netip.Addr) uint32 {
+	k := addrKey{b: a.As16(), family: family(a)}
+	if !a.IsValid() {
+		k.b = [16]byte{}
+	}
+	if id, ok := c.addrIDs[k]; ok {
+		return id
+	}
+	id := uint32(len(c.addrs))
+	c.addrIDs[k] = id
+	c.addrs = append(c.addrs, addrOf(k.b, k.family))
+	return id
 }
 
 // id returns the number of s ("-" when empty), numbering it if new.
@@ -131,28 +186,29 @@ func addrOf(b [16]byte, family uint8) netip.Addr {
 func (c *Compactor) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.flows)
+	return c.flows.len()
 }
 
 // Each calls fn with each merged record in the order WriteTo writes them,
 // stopping at (and returning) the first error fn returns. The record is
-// reused between calls. Records added while Each runs are not seen.
+// reused between calls. Add waits while Each runs; fn must not call Add.
 func (c *Compactor) Each(fn func(*Record) error) error {
 	c.mu.Lock()
-	entries := make([]flowEntry, 0, len(c.flows))
-	for k, t := range c.flows {
-		entries = append(entries, flowEntry{key: k, totals: t})
+	defer c.mu.Unlock()
+	order := make([]uint32, c.flows.len())
+	for i := range order {
+		order[i] = uint32(i)
 	}
-	names := c.names[:len(c.names):len(c.names)]
-	c.mu.Unlock()
-	slices.SortFunc(entries, func(a, b flowEntry) int { return compareEntries(names, &a, &b) })
+	flows, names, addrs := &c.flows, c.names, c.addrs
+	slices.SortFunc(order, func(a, b uint32) int { return compareEntries(names, addrs, flows.at(a), flows.at(b)) })
 	rec := Record{Version: 2, LogStatus: StatusOK}
-	for i := range entries {
-		k, t := &entries[i].key, &entries[i].totals
+	for _, i := range order {
+		e := flows.at(i)
+		k, t := &e.key, &e.totals
 		rec.AccountID = names[k.account]
 		rec.InterfaceID = names[k.iface]
-		rec.SrcAddr = addrOf(k.src, k.srcFamily)
-		rec.DstAddr = addrOf(k.dst, k.dstFamily)
+		rec.SrcAddr = addrs[k.src]
+		rec.DstAddr = addrs[k.dst]
 		rec.SrcPort = int(k.srcPort)
 		rec.DstPort = int(k.dstPort)
 		rec.Protocol = int(k.protocol)
@@ -193,7 +249,31 @@ func WriteDigest(w io.Writer, each func(yield func(*Record) error) error) (int64
 	return cw.n, nil
 }
 
-// flowEntry is one merged flow, for sorting.
+// flowBlockBits sets the flows a block holds: 1<<16, 4 MiB a block.
+const flowBlockBits = 16
+
+// flowBlocks is a growable array of flows in fixed-size blocks.
+type flowBlocks struct {
+	blocks [][]flowEntry
+	n      int
+}
+
+func (f *flowBlocks) len() int { return f.n }
+
+func (f *flowBlocks) at(i uint32) *flowEntry {
+	return &f.blocks[i>>flowBlockBits][i&(1<<flowBlockBits-1)]
+}
+
+func (f *flowBlocks) add(e flowEntry) {
+	if f.n>>flowBlockBits == len(f.blocks) {
+		f.blocks = append(f.blocks, make([]flowEntry, 0, 1<<flowBlockBits))
+	}
+	b := &f.blocks[len(f.blocks)-1]
+	*b = append(*b, e)
+	f.n++
+}
+
+// flowEntry is one merged flow.
 type flowEntry struct {
 	key    flowKey
 	totals flowTotals
@@ -202,7 +282,7 @@ type flowEntry struct {
 // compareEntries orders flows by start, end, account, interface, source and
 // destination address (IPv4 before IPv6, as netip.Addr.Compare does), ports,
 // protocol, action; distinct flows never compare equal.
-func compareEntries(names []string, a, b *flowEntry) int {
+func compareEntries(names []string, addrs []netip.Addr, a, b *flowEntry) int {
 	ka, kb := &a.key, &b.key
 	if c := cmp.Compare(a.totals.start, b.totals.start); c != 0 {
 		return c
@@ -216,16 +296,10 @@ func compareEntries(names []string, a, b *flowEntry) int {
 	if c := strings.Compare(names[ka.iface], names[kb.iface]); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(ka.srcFamily, kb.srcFamily); c != 0 {
+	if c := addrs[ka.src].Compare(addrs[kb.src]); c != 0 {
 		return c
 	}
-	if c := bytes.Compare(ka.src[:], kb.src[:]); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(ka.dstFamily, kb.dstFamily); c != 0 {
-		return c
-	}
-	if c := bytes.Compare(ka.dst[:], kb.dst[:]); c != 0 {
+	if c := addrs[ka.dst].Compare(addrs[kb.dst]); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(ka.srcPort, kb.srcPort); c != 0 {

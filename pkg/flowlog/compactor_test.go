@@ -231,3 +231,34 @@ func records(c *Compactor) []Record {
 	})
 	return recs
 }
+
+// TestCompactorBound refuses new flows past its bound, naming it, while
+// records of flows it holds still merge.
+func TestCompactorBound(t *testing.T) {
+	t.Parallel()
+	c := NewBoundedCompactor(2)
+	a, b, d := v2Record(), v2Record(), v2Record()
+	b.DstPort = 22
+	d.DstPort = 8080
+	require.NoError(t, c.Add(&a))
+	require.NoError(t, c.Add(&b))
+	err := c.Add(&d)
+	require.ErrorIs(t, err, ErrTooManyFlows)
+	require.Contains(t, err.Error(), "more than 2 distinct flows")
+	require.NoError(t, c.Add(&a), "a flow already held still merges")
+	require.Equal(t, 2, c.Len())
+	var packets []int64
+	require.NoError(t, c.Each(func(r *Record) error {
+		packets = append(packets, r.Packets)
+		return nil
+	}))
+	require.ElementsMatch(t, []int64{2 * a.Packets, b.Packets}, packets)
+
+	unbounded := NewBoundedCompactor(0)
+	for i := range 100 {
+		r := v2Record()
+		r.DstPort = i
+		require.NoError(t, unbounded.Add(&r))
+	}
+	require.Equal(t, 100, unbounded.Len())
+}

@@ -6,7 +6,8 @@
 // records with no header, and raw flow-log files as AWS delivers them, with an
 // optional header line naming the fields of a custom format (versions 2 to 8,
 // fields in any order, "-" for a field with no value), gzip-compressed or
-// plain. Reading is streaming and allocation-free per line in the common case,
+// plain, and AWS's Parquet flow-log files (FileFormat=parquet), told apart
+// by content and read a row group at a time. Reading is streaming and allocation-free per line in the common case,
 // so a digest of any size can be read with memory that grows only with the
 // number of distinct account and interface ids.
 //

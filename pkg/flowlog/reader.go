@@ -41,6 +41,7 @@ type readerOptions struct {
 	maxLineBytes int
 	format       []string
 	ctx          context.Context
+	workers      int
 }
 
 // WithContext stops the Reader once ctx is done: its next read of the input
@@ -103,25 +104,49 @@ type Stats struct {
 // Reader reads flow records one at a time. It is not safe for concurrent
 // use; use one Reader per input.
 type Reader struct {
-	br        *bufio.Reader
-	maxLine   int
-	format    format
-	fields    [][]byte
-	rec       Record
+	parser
+	src       lineSource
 	stats     Stats
 	err       error
-	done      bool
-	gzipped   bool
-	interned  map[string]string
+	pq        *parquetInput // non-nil when reading a Parquet file
+	pl        *pipeline     // non-nil when lines are parsed by workers
 	firstSkip [maxFirstSkipped]int64
+}
+
+// parser turns lines (or a Parquet row's values) into records. Each
+// goroutine that parses has its own.
+type parser struct {
+	format   format
+	fields   [][]byte
+	rec      Record
+	interned map[string]string
+	last     [numRecordFields]string // the value str last returned per field
+}
+
+func newParser(f format) parser {
+	return parser{format: f, fields: make([][]byte, 0, f.n+1), interned: make(map[string]string)}
+}
+
+// lineSource cuts a stream into lines, passing over (and reporting) those
+// longer than the limit without buffering them.
+type lineSource struct {
+	br      *bufio.Reader
+	maxLine int
+	lines   int64 // lines returned so far, over-long ones included
+	done    bool
+	gzipped bool
+	err     error
 }
 
 // NewReader reads flow records from r: a digest (version 2 lines, no header)
 // or a raw flow-log file (optional header line naming the fields, versions
 // 2-8, any order), gzip or plain, detected by content (magic bytes);
-// concatenated gzip members are read as one stream. It returns an error only
-// for a corrupt gzip header (wrapping ErrCorrupt), or a failure to read the
-// first bytes.
+// concatenated gzip members are read as one stream. Input that starts with
+// ParquetMagic is read as NewParquetReader reads it when r is a file (or
+// another io.ReaderAt that knows its size), and refused with
+// ErrNeedsRandomAccess otherwise. It returns an error only for a corrupt
+// gzip header (wrapping ErrCorrupt), a malformed Parquet file (wrapping
+// ErrMalformedParquet), or a failure to read the first bytes.
 func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 	o := readerOptions{maxLineBytes: DefaultMaxLineBytes}
 	for _, opt := range opts {
@@ -131,32 +156,39 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 	if fields == nil {
 		fields = DefaultFields()
 	}
+	input := r
 	if o.ctx != nil {
 		r = &ctxReader{ctx: o.ctx, r: r}
 	}
 	size := max(o.maxLineBytes+2, minBufferBytes)
 	raw := bufio.NewReaderSize(r, minBufferBytes)
-	magic, err := raw.Peek(2)
+	magic, err := raw.Peek(len(ParquetMagic))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("flowlog: read: %w", err)
 	}
-	rd := &Reader{
-		maxLine:  o.maxLineBytes,
-		format:   newFormat(fields),
-		interned: make(map[string]string),
+	if string(magic) == ParquetMagic {
+		ra, n, ok := randomAccess(input)
+		if !ok {
+			return nil, fmt.Errorf("flowlog: %w", ErrNeedsRandomAccess)
+		}
+		return NewParquetReader(ra, n, opts...)
 	}
-	rd.fields = make([][]byte, 0, rd.format.n+1)
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	rd := &Reader{parser: newParser(newFormat(fields))}
+	rd.src.maxLine = o.maxLineBytes
+	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(raw)
 		if err != nil {
 			return nil, fmt.Errorf("flowlog: gzip header: %w: %w", ErrCorrupt, err)
 		}
-		rd.gzipped = true
-		rd.br = bufio.NewReaderSize(zr, size)
+		rd.src.gzipped = true
+		rd.src.br = bufio.NewReaderSize(zr, size)
 	} else if size > minBufferBytes {
-		rd.br = bufio.NewReaderSize(raw, size)
+		rd.src.br = bufio.NewReaderSize(raw, size)
 	} else {
-		rd.br = raw
+		rd.src.br = raw
+	}
+	if o.workers > 1 {
+		rd.pl = startPipeline(rd, o.workers)
 	}
 	return rd, nil
 }
@@ -165,21 +197,35 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 // SKIPDATA lines and malformed lines (which it counts). It returns false at
 // EOF or on a read error.
 func (r *Reader) Next() bool {
+	if r.pq != nil {
+		return r.nextParquet()
+	}
+	if r.pl != nil {
+		return r.nextParsed()
+	}
 	for {
 		line, ok := r.readLine()
 		if !ok {
 			return false
 		}
-		switch r.parse(line) {
-		case lineRecord:
-			r.stats.Used++
+		if r.count(r.parse(line)) {
 			return true
-		case lineNoFlow:
-			r.stats.NoFlow++
-		default:
-			r.skip()
 		}
 	}
+}
+
+// count counts a line (or row) of kind, and reports whether it is a record.
+func (r *Reader) count(kind lineKind) bool {
+	switch kind {
+	case lineRecord:
+		r.stats.Used++
+		return true
+	case lineNoFlow:
+		r.stats.NoFlow++
+	default:
+		r.skip()
+	}
+	return false
 }
 
 // Record returns the current record; it is valid until the next call to
@@ -207,67 +253,83 @@ func (r *Reader) skip() {
 	r.stats.Skipped++
 }
 
-// readLine returns the next line without its end-of-line bytes, skipping
-// (and counting) lines longer than the limit without buffering them.
+// readLine returns the next line without its end-of-line bytes, counting
+// it, and skipping (and counting) lines longer than the limit.
 func (r *Reader) readLine() ([]byte, bool) {
-	for !r.done {
-		line, err := r.br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			r.stats.Lines++
-			r.skip()
-			r.discardLine()
-			continue
-		}
-		if err != nil {
-			r.done = true
-			if !errors.Is(err, io.EOF) {
-				r.fail(err)
-				return nil, false
-			}
-			if len(line) == 0 {
-				return nil, false
-			}
+	for {
+		line, long, ok := r.src.next()
+		if !ok {
+			r.err = r.src.err
+			return nil, false
 		}
 		r.stats.Lines++
-		line = trimEOL(line)
-		if len(line) > r.maxLine {
-			r.skip()
-			continue
+		if !long {
+			return line, true
 		}
-		return line, true
+		r.skip()
 	}
-	return nil, false
+}
+
+// next returns the next line without its end-of-line bytes, or long for a
+// line over the limit, which is read past without being buffered whole. It
+// returns false at the end of the input or on a read error (in s.err).
+func (s *lineSource) next() (line []byte, long, ok bool) {
+	if s.done {
+		return nil, false, false
+	}
+	line, err := s.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		s.lines++
+		s.discardLine()
+		return nil, true, true
+	}
+	if err != nil {
+		s.done = true
+		if !errors.Is(err, io.EOF) {
+			s.fail(err)
+			return nil, false, false
+		}
+		if len(line) == 0 {
+			return nil, false, false
+		}
+	}
+	s.lines++
+	line = trimEOL(line)
+	if len(line) > s.maxLine {
+		return nil, true, true
+	}
+	return line, false, true
 }
 
 // discardLine reads past the rest of an over-long line.
-func (r *Reader) discardLine() {
+func (s *lineSource) discardLine() {
 	for {
-		_, err := r.br.ReadSlice('\n')
+		_, err := s.br.ReadSlice('\n')
 		switch {
 		case err == nil:
 			return
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF):
-			r.done = true
+			s.done = true
 			return
 		default:
-			r.done = true
-			r.fail(err)
+			s.done = true
+			s.fail(err)
 			return
 		}
 	}
 }
 
 // fail records a read error, marking decompression failures as corrupt.
-func (r *Reader) fail(err error) {
+func (s *lineSource) fail(err error) {
 	var corrupt flate.CorruptInputError
 	switch {
-	case r.gzipped && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) ||
+	case s.gzipped && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt)):
-		r.err = fmt.Errorf("flowlog: decompress after line %d: %w: %w", r.stats.Lines, ErrCorrupt, err)
+		s.err = fmt.Errorf("flowlog: decompress after line %d: %w: %w", s.lines, ErrCorrupt, err)
 	default:
-		r.err = fmt.Errorf("flowlog: read after line %d: %w", r.stats.Lines, err)
+		s.err = fmt.Errorf("flowlog: read after line %d: %w", s.lines, err)
 	}
 }
 
@@ -292,29 +354,27 @@ const (
 // split cuts line into at most limit fields separated by runs of spaces
 // and tabs, stored in r.fields, and returns their number (limit+1 when
 // there are more).
-func (r *Reader) split(line []byte, limit int) int {
-	r.fields = r.fields[:0]
-	start := -1
-	for i, c := range line {
-		if c == ' ' || c == '\t' {
-			if start >= 0 {
-				if len(r.fields) == limit {
-					return limit + 1
-				}
-				r.fields = append(r.fields, line[start:i:i])
-				start = -1
-			}
-		} else if start < 0 {
-			start = i
+func (r *parser) split(line []byte, limit int) int {
+	fields := r.fields[:0]
+	n := len(line)
+	for i := 0; i < n; {
+		if c := line[i]; c == ' ' || c == '\t' {
+			i++
+			continue
 		}
-	}
-	if start >= 0 {
-		if len(r.fields) == limit {
+		j := i + 1
+		for j < n && line[j] != ' ' && line[j] != '\t' {
+			j++
+		}
+		if len(fields) == limit {
+			r.fields = fields
 			return limit + 1
 		}
-		r.fields = append(r.fields, line[start:])
+		fields = append(fields, line[i:j:j])
+		i = j
 	}
-	return len(r.fields)
+	r.fields = fields
+	return len(fields)
 }
 
 var (
@@ -327,7 +387,7 @@ func isNoFlowStatus(b []byte) bool {
 }
 
 // parse fills r.rec from line and says what kind of line it was.
-func (r *Reader) parse(line []byte) lineKind {
+func (r *parser) parse(line []byte) lineKind {
 	if len(line) > 0 && !isDigit(line[0]) && !isSpace(line[0]) {
 		if f, ok := parseHeader(line); ok {
 			r.format = f
@@ -349,6 +409,13 @@ func (r *Reader) parse(line []byte) lineKind {
 		}
 		return lineMalformed
 	}
+	return r.parseFields()
+}
+
+// parseFields fills r.rec from r.fields, one per field of r.format, and
+// says what kind of record they make.
+func (r *parser) parseFields() lineKind {
+	f := &r.format
 	fields := r.fields
 	rec := &r.rec
 	rec.LogStatus = StatusOK
@@ -424,7 +491,7 @@ func isMissing(b []byte) bool { return len(b) == 1 && b[0] == '-' }
 
 // number parses field k as a decimal in [lo, hi]; "-" and a field the format
 // lacks give missing.
-func (r *Reader) number(k int, lo, hi, missing int64) (int64, bool) {
+func (r *parser) number(k int, lo, hi, missing int64) (int64, bool) {
 	i := r.format.idx[k]
 	if i < 0 {
 		return missing, true
@@ -436,26 +503,28 @@ func (r *Reader) number(k int, lo, hi, missing int64) (int64, bool) {
 	if len(b) == 0 || len(b) > 19 {
 		return 0, false
 	}
-	var n int64
+	// 19 digits fit in a uint64, so the sum cannot wrap; only a 19-digit
+	// number can exceed the largest int64.
+	var n uint64
 	for _, c := range b {
-		if !isDigit(c) {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if n > (maxInt64-d)/10 {
+		d := uint64(c - '0')
+		if d > 9 {
 			return 0, false
 		}
 		n = n*10 + d
 	}
-	if n < lo || n > hi {
+	if n > maxInt64 {
 		return 0, false
 	}
-	return n, true
+	if int64(n) < lo || int64(n) > hi {
+		return 0, false
+	}
+	return int64(n), true
 }
 
 // addr parses field k as an IP address without a zone: flow logs never hold
 // zones, and a zone would make two records for one address look different.
-func (r *Reader) addr(k int) (netip.Addr, bool) {
+func (r *parser) addr(k int) (netip.Addr, bool) {
 	i := r.format.idx[k]
 	if i < 0 {
 		return netip.Addr{}, false
@@ -468,6 +537,9 @@ func (r *Reader) addr(k int) (netip.Addr, bool) {
 	// zone-free address, so the line buffer can be lent to it instead of
 	// allocating a string per field; on error the (discarded) error value
 	// refers to the buffer, which only delays its collection.
+	if bytes.IndexByte(b, ':') < 0 {
+		return parseIPv4(b)
+	}
 	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(b), len(b)))
 	if err != nil {
 		return netip.Addr{}, false
@@ -475,9 +547,41 @@ func (r *Reader) addr(k int) (netip.Addr, bool) {
 	return a, true
 }
 
+// parseIPv4 parses a dotted-decimal IPv4 address as netip.ParseAddr does
+// (four decimal octets of at most 255, no leading zeros), at a fraction of
+// its cost: most addresses of a flow log are IPv4.
+func parseIPv4(b []byte) (netip.Addr, bool) {
+	var a [4]byte
+	octet, val, digits := 0, 0, 0
+	for _, c := range b {
+		if c == '.' {
+			if digits == 0 || octet == 3 {
+				return netip.Addr{}, false
+			}
+			a[octet] = byte(val)
+			octet, val, digits = octet+1, 0, 0
+			continue
+		}
+		d := int(c) - '0'
+		if d < 0 || d > 9 || (digits > 0 && val == 0) {
+			return netip.Addr{}, false
+		}
+		val = val*10 + d
+		digits++
+		if val > 255 {
+			return netip.Addr{}, false
+		}
+	}
+	if octet != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	a[3] = byte(val)
+	return netip.AddrFrom4(a), true
+}
+
 // str returns field k as a string shared between records with the same
 // value, "-" when missing.
-func (r *Reader) str(k int) string {
+func (r *parser) str(k int) string {
 	i := r.format.idx[k]
 	if i < 0 {
 		return Missing
@@ -486,12 +590,18 @@ func (r *Reader) str(k int) string {
 	if isMissing(b) {
 		return Missing
 	}
+	// Neighbouring lines mostly share their account and interface.
+	if last := r.last[k]; last == string(b) {
+		return last
+	}
 	if s, ok := r.interned[string(b)]; ok {
+		r.last[k] = s
 		return s
 	}
 	s := string(b)
 	if len(r.interned) < maxInterned {
 		r.interned[s] = s
 	}
+	r.last[k] = s
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"strings"
@@ -418,4 +419,26 @@ func TestReaderDoesNotAllocatePerLine(t *testing.T) {
 		require.EqualValues(t, 10000, r.Stats().Used)
 	})
 	require.Less(t, allocs, 50.0)
+}
+
+// TestParseIPv4MatchesNetip checks the IPv4 fast path against
+// netip.ParseAddr on well-formed and malformed addresses.
+func TestParseIPv4MatchesNetip(t *testing.T) {
+	t.Parallel()
+	inputs := []string{
+		"0.0.0.0", "10.0.0.1", "255.255.255.255", "1.2.3.4", "192.168.001.1", "01.2.3.4",
+		"256.1.1.1", "1.2.3", "1.2.3.4.5", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4a", "a.b.c.d",
+		"1.2.3.-4", "999.999.999.999", "1.2.3.00", "1.2.3.0", "", ".", "1234.1.1.1", "1.2.3.4 ",
+	}
+	for i := range 2000 {
+		inputs = append(inputs, fmt.Sprintf("%d.%d.%d.%d", i%300, (i*7)%260, i%10, (i*13)%256))
+	}
+	for _, in := range inputs {
+		want, err := netip.ParseAddr(in)
+		got, ok := parseIPv4([]byte(in))
+		require.Equal(t, err == nil, ok, "%q", in)
+		if ok {
+			require.Equal(t, want, got, "%q", in)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
@@ -50,10 +51,12 @@ func (d *DOT) GraphWithSink(ctx context.Context, w io.Writer, digest io.Reader, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	rd, err := flowlog.NewReader(digest, flowlog.WithContext(ctx), flowlog.WithMaxLineBytes(d.MaxLineBytes))
+	rd, err := flowlog.NewReader(digest, flowlog.WithContext(ctx), flowlog.WithMaxLineBytes(d.MaxLineBytes),
+		flowlog.WithWorkers(ParseWorkers()))
 	if err != nil {
 		return types.GraphStats{}, classify(err)
 	}
+	defer rd.Close()
 	gw := NewWriter(w)
 	gw.sink = sink
 	err = Copy(ctx, gw, rd)
@@ -74,6 +77,12 @@ func (d *DOT) GraphWithSink(ctx context.Context, w io.Writer, digest io.Reader, 
 		slog.Int64("nodes", stats.Nodes))
 	return stats, err
 }
+
+// ParseWorkers is how many goroutines parse a digest's lines while the
+// graph is written: one per core the process may use, so that parsing, the
+// larger half of the work, spreads over the cores while records still reach
+// the writer in order.
+func ParseWorkers() int { return runtime.GOMAXPROCS(0) }
 
 // Copy draws every record rd yields into gw, checking ctx every few
 // thousand lines. It does not close gw, so several inputs can be drawn into

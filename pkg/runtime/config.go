@@ -186,8 +186,17 @@ type Config struct {
 	MaxDigestBytes int64 `env:"GRAPHERD_MAX_DIGEST_BYTES" envDefault:"8589934592"`
 	// MaxLineBytes is the longest digest or flow log line accepted.
 	MaxLineBytes int `env:"GRAPHERD_MAX_LINE_BYTES" envDefault:"65536"`
+	// MaxFlows bounds the distinct flows the built-in digester holds while
+	// compacting one window (about 160 bytes each at the peak, so the
+	// default bounds it near 320 MB); a window with more fails permanently,
+	// naming the bound. See docs/limits.md.
+	MaxFlows int `env:"GRAPHERD_MAX_FLOWS" envDefault:"2000000"`
 	// MaxBodyBytes is the largest request body the worker reads.
 	MaxBodyBytes int64 `env:"GRAPHERD_MAX_BODY_BYTES" envDefault:"65536"`
+	// GraphStorageCompression is how graphs are stored: "off" (plain DOT,
+	// as other readers of the original bucket expect) or "gzip" (stored as
+	// <id>.dot.gz, served decompressed to clients that do not accept gzip).
+	GraphStorageCompression string `env:"GRAPH_STORAGE_COMPRESSION" envDefault:"off"`
 	// ShutdownTimeout bounds the graceful shutdown (requests and jobs).
 	ShutdownTimeout time.Duration `env:"GRAPHERD_SHUTDOWN_TIMEOUT" envDefault:"30s"`
 	// RequestTimeout is the deadline of one outbound HTTP call.
@@ -223,6 +232,14 @@ type Config struct {
 	// ViewSVGTimeout bounds one Graphviz layout.
 	ViewSVGTimeout time.Duration `env:"GRAPHERD_VIEW_SVG_TIMEOUT" envDefault:"60s"`
 }
+
+// Accepted values of GRAPH_STORAGE_COMPRESSION.
+const (
+	// CompressionOff stores graphs as plain DOT.
+	CompressionOff = "off"
+	// CompressionGzip stores graphs gzip-compressed.
+	CompressionGzip = "gzip"
+)
 
 // Roles of a process, the accepted values of GRAPHERD_ROLE.
 const (
@@ -652,6 +669,8 @@ func (l *loader) validate(c *Config) {
 	l.positive("GRAPHERD_MAX_WINDOW", c.MaxWindow, "a duration greater than 0")
 	l.between("GRAPHERD_MAX_DIGEST_BYTES", c.MaxDigestBytes, 1, math.MaxInt64)
 	l.between("GRAPHERD_MAX_LINE_BYTES", int64(c.MaxLineBytes), 1, maxLineBytesLimit)
+	l.between("GRAPHERD_MAX_FLOWS", int64(c.MaxFlows), 1, math.MaxInt32)
+	c.GraphStorageCompression = l.oneOf("GRAPH_STORAGE_COMPRESSION", strings.ToLower(c.GraphStorageCompression), CompressionOff, CompressionGzip)
 	l.between("GRAPHERD_MAX_BODY_BYTES", c.MaxBodyBytes, 1, math.MaxInt64)
 	l.positive("GRAPHERD_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, "a duration greater than 0")
 	l.positive("GRAPHERD_HTTP_TIMEOUT", c.RequestTimeout, "a duration greater than 0")

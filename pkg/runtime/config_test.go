@@ -82,6 +82,8 @@ func TestLoadDefaultsMatchSeed(t *testing.T) {
 	require.Equal(t, 31*24*time.Hour, c.MaxWindow)
 	require.Equal(t, int64(8<<30), c.MaxDigestBytes)
 	require.Equal(t, 65536, c.MaxLineBytes)
+	require.Equal(t, 2000000, c.MaxFlows)
+	require.Equal(t, CompressionOff, c.GraphStorageCompression)
 	require.Equal(t, int64(65536), c.MaxBodyBytes)
 	require.Equal(t, 30*time.Second, c.ShutdownTimeout)
 	require.Equal(t, 30*time.Second, c.RequestTimeout)
@@ -119,6 +121,8 @@ func TestLoadDeclaresEverySeedVariable(t *testing.T) {
 		"GRAPHERD_QUEUE_MAX_DELIVER",
 		// Views.
 		"GRAPHERD_VIEW_MAX_NODES", "GRAPHERD_VIEW_MAX_EDGES", "GRAPHERD_VIEW_MAX_SVG_NODES", "GRAPHERD_VIEW_SVG_TIMEOUT",
+		// Limits and storage options of the digest and graph.
+		"GRAPHERD_MAX_FLOWS", "GRAPH_STORAGE_COMPRESSION",
 	}
 	for _, k := range seed {
 		require.True(t, declared[k], "variable %s is not declared", k)
@@ -303,8 +307,10 @@ func TestLoadValidValues(t *testing.T) {
 		{"limits", map[string]string{
 			"GRAPHERD_MAX_WINDOW": "24h", "GRAPHERD_MAX_DIGEST_BYTES": "1048576", "GRAPHERD_MAX_LINE_BYTES": "1024",
 			"GRAPHERD_MAX_BODY_BYTES": "4096", "GRAPHERD_SHUTDOWN_TIMEOUT": "1m30s", "GRAPHERD_HTTP_TIMEOUT": "5s",
-			"GRAPHERD_HTTP_RETRIES": "0",
+			"GRAPHERD_HTTP_RETRIES": "0", "GRAPHERD_MAX_FLOWS": "1000", "GRAPH_STORAGE_COMPRESSION": "GZIP",
 		}, func(t *testing.T, c *Config) {
+			require.Equal(t, 1000, c.MaxFlows)
+			require.Equal(t, CompressionGzip, c.GraphStorageCompression)
 			require.Equal(t, 24*time.Hour, c.MaxWindow)
 			require.Equal(t, int64(1<<20), c.MaxDigestBytes)
 			require.Equal(t, 1024, c.MaxLineBytes)
@@ -425,6 +431,9 @@ func TestLoadInvalidValuesNameTheVariable(t *testing.T) {
 		{"GRAPHERD_MAX_LINE_BYTES", "0", nil, "between 1 and"},
 		{"GRAPHERD_MAX_LINE_BYTES", "1073741824", nil, "between 1 and"},
 		{"GRAPHERD_MAX_BODY_BYTES", "-5", nil, "at least 1"},
+		{"GRAPHERD_MAX_FLOWS", "0", nil, "between 1 and"},
+		{"GRAPHERD_MAX_FLOWS", "2M", nil, "not a whole number"},
+		{"GRAPH_STORAGE_COMPRESSION", "zstd", nil, "is not one of off, gzip"},
 		{"GRAPHERD_SHUTDOWN_TIMEOUT", "30", nil, "not a duration"},
 		{"GRAPHERD_SHUTDOWN_TIMEOUT", "-1s", nil, "greater than 0"},
 		{"GRAPHERD_HTTP_TIMEOUT", "0s", nil, "greater than 0"},

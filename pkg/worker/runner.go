@@ -100,16 +100,29 @@ func (r *Runner) Handle(ctx context.Context, job types.Job, d Delivery) (res Res
 	r.stats().Timing("grapherd.job.duration", time.Since(started))
 	logger.InfoContext(ctx, runtime.EventJobDone,
 		slog.Int64("lines", gs.Lines), slog.Int64("edges", gs.Used), slog.Int64("nodes", gs.Nodes),
-		slog.Int64("skipped", gs.Skipped), slog.Duration("duration", time.Since(started)))
+		slog.Int64("skipped", gs.Skipped), slog.Duration("duration", time.Since(started)),
+		slog.Duration("digest_duration", at.phases.digest), slog.Duration("graph_duration", at.phases.graph),
+		slog.Duration("store_duration", at.phases.store))
 	return Result{Outcome: Done}
 }
 
 // attempt is one job in the runner's hands: the token is the job's until
 // the runner claims the mark, then the runner's own.
 type attempt struct {
-	job   types.Job
-	token string
-	stats types.GraphStats
+	job    types.Job
+	token  string
+	stats  types.GraphStats
+	phases phases
+}
+
+// phases is how long a job's phases took, for the job-done log line. The
+// graph is made and stored as the digest streams, so graph and store
+// overlap: graph ends when the digest is read and converted, store when the
+// last byte is stored.
+type phases struct {
+	digest time.Duration // from the start until the digest opened (for the built-in digester: read and compacted)
+	graph  time.Duration // from the digest opening until it was read to its end and converted
+	store  time.Duration // from the digest opening until the graph was stored
 }
 
 // failed settles a job whose run returned err: a cancelled job's mark is
@@ -178,7 +191,7 @@ func (r *Runner) run(ctx context.Context, at *attempt) (types.GraphStats, error)
 	stopRefresh := r.keepMarked(ctx, job.ID, token)
 	defer stopRefresh()
 
-	gs, err := r.build(ctx, job)
+	gs, err := r.build(ctx, at)
 	at.stats = gs
 	if err != nil {
 		return gs, err
@@ -197,12 +210,16 @@ func (r *Runner) run(ctx context.Context, at *attempt) (types.GraphStats, error)
 // build streams digest -> grapher -> pipe -> storage: nothing is held whole
 // in memory, and storage makes the graph visible only if the pipe ends
 // cleanly.
-func (r *Runner) build(ctx context.Context, job types.Job) (types.GraphStats, error) {
+func (r *Runner) build(ctx context.Context, at *attempt) (types.GraphStats, error) {
+	job := at.job
+	began := time.Now()
 	digest, err := r.Digester.Digest(ctx, job.Start, job.Stop)
 	if err != nil {
 		return types.GraphStats{}, digestError(err)
 	}
 	defer digest.Close()
+	opened := time.Now()
+	at.phases.digest = opened.Sub(began)
 	var in io.Reader = digest
 	if r.MaxDigestBytes > 0 {
 		in = &limitedReader{r: digest, left: r.MaxDigestBytes, limit: r.MaxDigestBytes}
@@ -226,9 +243,11 @@ func (r *Runner) build(ctx context.Context, job types.Job) (types.GraphStats, er
 		// pass, and stored before the graph (see flowtable.WithTable).
 		g := flowtable.WithTable(r.Grapher, r.Storage, job.ID)
 		gs, graphErr = g.Graph(ctx, pw, in)
+		at.phases.graph = time.Since(opened)
 		pw.CloseWithError(graphErr)
 	}()
 	storeErr := r.Storage.Store(ctx, job.ID, pr)
+	at.phases.store = time.Since(opened)
 	// Unblock the grapher if storage stopped reading early.
 	pr.CloseWithError(errors.Join(storeErr, errStoreStopped))
 	<-done

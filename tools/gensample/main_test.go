@@ -56,7 +56,7 @@ func TestSampleUpToDate(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"-out", dir}, &out, io.Discard))
-	require.Contains(t, out.String(), "wrote 37 files")
+	require.Contains(t, out.String(), "wrote 45 files")
 
 	got, want := readTree(t, dir), readTree(t, checkedIn)
 	require.Equal(t, len(want), len(got), "number of files")
@@ -111,7 +111,7 @@ func TestSampleShape(t *testing.T) {
 	s := newSample()
 	accounts := map[string]bool{}
 	enis := map[string]bool{}
-	var hive, plain, gz, notGz, custom, noHeader bool
+	var hive, plain, gz, notGz, custom, noHeader, parquet bool
 	statuses := map[string]int{}
 	actions := map[string]int{}
 	var before, after int
@@ -122,6 +122,7 @@ func TestSampleShape(t *testing.T) {
 		notGz = notGz || !f.gz
 		custom = custom || f.fields[1] == "vpc-id"
 		noHeader = noHeader || !f.header
+		parquet = parquet || f.parquet
 		for _, r := range f.records {
 			accounts[r.Account] = true
 			enis[r.ENI] = true
@@ -137,9 +138,9 @@ func TestSampleShape(t *testing.T) {
 			}
 		}
 	}
-	require.Len(t, accounts, 3)
+	require.Len(t, accounts, 4)
 	require.GreaterOrEqual(t, len(enis), 6)
-	require.True(t, hive && plain && gz && notGz && custom && noHeader)
+	require.True(t, hive && plain && gz && notGz && custom && noHeader && parquet)
 	require.Positive(t, statuses["NODATA"])
 	require.Positive(t, statuses["SKIPDATA"])
 	require.Positive(t, actions["ACCEPT"])

@@ -14,6 +14,10 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog/flowlogtest"
 )
 
 var (
@@ -50,6 +54,19 @@ var customFields = []string{
 	"start", "end", "action", "tcp-flags", "log-status", "flow-direction",
 }
 
+// parquetFields are the columns of the sample's Parquet flow log: a
+// version 5 custom format, as AWS writes it with FileFormat=parquet (each
+// column named after its field, with underscores).
+var parquetFields = []string{
+	"version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
+	"protocol", "packets", "bytes", "start", "end", "action", "log-status",
+	"vpc-id", "subnet-id", "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr", "flow-direction",
+}
+
+// parquetInt32Fields are the integer columns AWS writes as INT32; the
+// counters and times are INT64.
+var parquetInt32Fields = []string{"version", "srcport", "dstport", "protocol", "tcp-flags"}
+
 // record is one flow log line.
 type record struct {
 	Version           int
@@ -71,6 +88,7 @@ type record struct {
 type file struct {
 	key     string // slash path under the sample folder
 	gz      bool
+	parquet bool // written as AWS's Parquet files, nulls for "-"
 	header  bool // write the field names as the first line, as AWS does
 	fields  []string
 	records []record
@@ -105,6 +123,7 @@ type flowLog struct {
 	account, region, id, vpc string
 	hive, hourly, gz         bool
 	custom                   bool
+	parquet                  bool          // FileFormat=parquet: .log.parquet files
 	delay                    time.Duration // from an interval's end to its file's name timestamp
 	enis                     []eni
 }
@@ -215,17 +234,46 @@ func newSample() *sample {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	s := &sample{}
 	for _, fl := range flowLogs() {
-		for from := at(9, 50); from.Before(at(11, 10)); from = from.Add(interval) {
-			f := fl.newFile(from.Add(interval + fl.delay))
-			for _, e := range fl.enis {
-				f.records = append(f.records, fl.traffic(rng, e, from)...)
-			}
-			s.files = append(s.files, f)
-		}
+		s.addFlowLog(rng, fl)
 	}
 	s.addEdges(rng)
+	// The Parquet flow log draws from its own sequence, so that adding it
+	// left the text files as they were.
+	prng := rand.New(rand.NewPCG(seed, seed+1))
+	s.addFlowLog(prng, parquetFlowLog())
 	slices.SortFunc(s.files, func(a, b *file) int { return strings.Compare(a.key, b.key) })
 	return s
+}
+
+// addFlowLog adds fl's files, one per ten minutes from 09:50 to 11:10.
+func (s *sample) addFlowLog(rng *rand.Rand, fl flowLog) {
+	for from := at(9, 50); from.Before(at(11, 10)); from = from.Add(interval) {
+		f := fl.newFile(from.Add(interval + fl.delay))
+		for _, e := range fl.enis {
+			f.records = append(f.records, fl.traffic(rng, e, from)...)
+		}
+		s.files = append(s.files, f)
+	}
+}
+
+// parquetFlowLog is an account that delivers Parquet files: the
+// Hive-compatible layout with daily folders, as AWS offers it for Parquet.
+func parquetFlowLog() flowLog {
+	return flowLog{
+		account: "222233334444", region: "ap-southeast-2", id: "fl-0d4e5f6a7b8c9d0e1", vpc: "vpc-0d4e5f6a",
+		hive: true, parquet: true, delay: 5 * time.Minute,
+		enis: []eni{
+			{id: "eni-0d4e5f6a7b8c90001", subnet: "subnet-0d01", addr: addr("10.4.0.7"), convs: []conv{
+				{peer: addr("198.51.100.88"), port: 443, proto: 6, inbound: true, action: "ACCEPT"},
+				{peer: addr("10.4.1.8"), port: 9092, proto: 6, action: "ACCEPT"},
+				{peer: addr("203.0.113.77"), port: 3306, proto: 6, inbound: true, action: "REJECT", oneWay: true},
+			}},
+			{id: "eni-0d4e5f6a7b8c90002", subnet: "subnet-0d02", addr: addr("10.4.1.8"), convs: []conv{
+				{peer: addr("10.4.0.7"), port: 9092, proto: 6, inbound: true, action: "ACCEPT"},
+				{peer: addr("10.1.2.20"), port: 8080, proto: 6, action: "ACCEPT"},
+			}, noData: []time.Time{at(10, 30)}},
+		},
+	}
 }
 
 // addEdges adds the records that test the window's edges and the files that
@@ -293,7 +341,10 @@ func (fl flowLog) newFile(name time.Time) *file {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(fl.account + fl.id + stamp))
 	base := fmt.Sprintf("%s_vpcflowlogs_%s_%s_%s_%08x.log", fl.account, fl.region, fl.id, stamp, h.Sum32())
-	if fl.gz {
+	switch {
+	case fl.parquet:
+		base += ".parquet"
+	case fl.gz:
 		base += ".gz"
 	}
 	var dir string
@@ -310,10 +361,13 @@ func (fl flowLog) newFile(name time.Time) *file {
 		}
 	}
 	fields := defaultFields
-	if fl.custom {
+	switch {
+	case fl.parquet:
+		fields = parquetFields
+	case fl.custom:
 		fields = customFields
 	}
-	return &file{key: dir + "/" + base, gz: fl.gz, header: true, fields: fields}
+	return &file{key: dir + "/" + base, gz: fl.gz, parquet: fl.parquet, header: true, fields: fields}
 }
 
 // traffic returns the records interface e logs in the interval starting at
@@ -400,7 +454,7 @@ func (fl flowLog) record(e eni, c conv, eph int, start, end, packets, bytes int6
 }
 
 func (fl flowLog) version() int {
-	if fl.custom {
+	if fl.custom || fl.parquet {
 		return 5
 	}
 	return 2
@@ -482,6 +536,9 @@ func (r record) field(name string) string {
 // per record, gzip-compressed with a fixed header (no name, no time) when the
 // file is .gz, so the bytes are the same every run.
 func (f *file) content() ([]byte, error) {
+	if f.parquet {
+		return f.parquetContent()
+	}
 	var plain bytes.Buffer
 	if f.header {
 		plain.WriteString(strings.Join(f.fields, " ") + "\n")
@@ -503,6 +560,38 @@ func (f *file) content() ([]byte, error) {
 	}
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("gzip %s: %w", f.key, err)
+	}
+	return out.Bytes(), nil
+}
+
+// parquetContent returns the file as AWS writes it in Parquet: one
+// nullable column per field, GZIP pages, "-" as a null.
+func (f *file) parquetContent() ([]byte, error) {
+	rows := make([][]any, len(f.records))
+	for i, r := range f.records {
+		row := make([]any, len(f.fields))
+		for j, name := range f.fields {
+			v := r.field(name)
+			switch {
+			case v == "-":
+			case flowlogtest.IsIntField(name):
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("%s: field %s: %w", f.key, name, err)
+				}
+				row[j] = n
+			default:
+				row[j] = v
+			}
+		}
+		rows[i] = row
+	}
+	var out bytes.Buffer
+	err := flowlogtest.WriteParquet(&out, flowlogtest.ParquetFile{
+		Fields: f.fields, Int32Fields: parquetInt32Fields, Optional: true, Codec: &parquet.Gzip,
+	}, rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.key, err)
 	}
 	return out.Bytes(), nil
 }
@@ -597,6 +686,7 @@ before the stop). They compact to the {{.Lines}} lines of ` + "`" + digestFile +
 | 444455556666 | us-west-2 | fl-0f1e2d3c4b5a69788 | Hive: ` + "`AWSLogs/aws-account-id={account}/aws-service=vpcflowlogs/aws-region={region}/year=/month=/day=/hour=/`" + ` | gzip, default format: a bastion with rejected SSH and ICMP, an IPv6 interface, NTP (port 123 to 123), SKIPDATA; a file hours later |
 | 777788889999 | eu-west-1 | fl-0c3d4e5f6a7b8c9d0 | ` + "`AWSLogs/{account}/vpcflowlogs/{region}/{yyyy}/{mm}/{dd}/{HH}/`" + ` | plain ` + "`.log`" + `, default format, one file without its header line; files just beyond the hour of slack |
 | 777788889999 | eu-west-1 | fl-0e5f6a7b8c9d0e1f2 | same | gzip, custom version 5 format with vpc-id, pkt-srcaddr, flow-direction... in its own order; pkt-srcaddr differs from srcaddr behind a load balancer |
+| 222233334444 | ap-southeast-2 | fl-0d4e5f6a7b8c9d0e1 | Hive, daily: ` + "`.../year=/month=/day=/`" + ` | Parquet (` + "`.log.parquet`" + `, GZIP pages, INT32 ports and INT64 counters, nulls for "-"), version 5 columns; a NODATA interval; traffic to the production account's app server |
 
 The addresses are private (10.0.0.0/8) or from the documentation ranges
 (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32); the accounts

@@ -1,0 +1,308 @@
+package flowlog_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	arrowparquet "github.com/apache/arrow-go/v18/parquet"
+	arrowcompress "github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/parquet-go/parquet-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog/flowlogtest"
+)
+
+// v5Fields are a version 5 custom format's fields in AWS's order.
+var v5Fields = []string{
+	"version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
+	"protocol", "packets", "bytes", "start", "end", "action", "log-status",
+	"vpc-id", "subnet-id", "instance-id", "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr",
+	"region", "az-id", "sublocation-type", "sublocation-id", "pkt-src-aws-service",
+	"pkt-dst-aws-service", "flow-direction", "traffic-path",
+}
+
+// textOf writes rows as a text flow-log file with a header naming fields,
+// nulls as "-": what AWS would have delivered in the text format.
+func textOf(fields []string, rows [][]any) []byte {
+	var b bytes.Buffer
+	b.WriteString(strings.Join(fields, " "))
+	b.WriteByte('\n')
+	for _, row := range rows {
+		for i, v := range row {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			if v == nil {
+				b.WriteByte('-')
+				continue
+			}
+			fmt.Fprint(&b, v)
+		}
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+func readRecords(t *testing.T, r *flowlog.Reader) ([]flowlog.Record, flowlog.Stats) {
+	t.Helper()
+	var recs []flowlog.Record
+	for r.Next() {
+		recs = append(recs, *r.Record())
+	}
+	require.NoError(t, r.Err())
+	return recs, r.Stats()
+}
+
+func sampleRows(t *testing.T, n int, fields []string) [][]any {
+	t.Helper()
+	var rows [][]any
+	require.NoError(t, flowlogtest.Records(flowlogtest.Spec{Lines: n, Addrs: 200, Seed: 7}, func(r *flowlog.Record) error {
+		rows = append(rows, flowlogtest.RecordValues(r, fields))
+		return nil
+	}))
+	return rows
+}
+
+func parquetBytes(t *testing.T, f flowlogtest.ParquetFile, rows [][]any) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, flowlogtest.WriteParquet(&b, f, rows))
+	return b.Bytes()
+}
+
+// TestParquetReaderMatchesText reads the same rows as Parquet, written each
+// way the tools differ, and as text with a header, and wants the same
+// records and counts.
+func TestParquetReaderMatchesText(t *testing.T) {
+	t.Parallel()
+	subset := []string{"srcaddr", "dstaddr", "bytes", "action", "start", "end", "dstport"}
+	tests := []struct {
+		name string
+		file flowlogtest.ParquetFile
+	}{
+		{"v2 int64 required uncompressed", flowlogtest.ParquetFile{Fields: flowlog.DefaultFields()}},
+		{"v2 int32 optional snappy small groups", flowlogtest.ParquetFile{Fields: flowlog.DefaultFields(), Int32: true, Optional: true, Codec: &parquet.Snappy, RowsPerGroup: 97}},
+		{"v5 gzip", flowlogtest.ParquetFile{Fields: v5Fields, Optional: true, Codec: &parquet.Gzip, RowsPerGroup: 500}},
+		{"subset zstd", flowlogtest.ParquetFile{Fields: subset, Int32: true, Codec: &parquet.Zstd}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rows := sampleRows(t, 2000, tt.file.Fields)
+			pr, err := flowlog.NewReader(bytes.NewReader(parquetBytes(t, tt.file, rows)))
+			require.NoError(t, err)
+			got, gotStats := readRecords(t, pr)
+			tr, err := flowlog.NewReader(bytes.NewReader(textOf(tt.file.Fields, rows)))
+			require.NoError(t, err)
+			want, wantStats := readRecords(t, tr)
+			require.Len(t, got, 2000)
+			require.Equal(t, want, got)
+			// The text has one more line, its header.
+			require.Equal(t, wantStats.Lines-1, gotStats.Lines)
+			require.Equal(t, wantStats.Used, gotStats.Used)
+			require.Zero(t, gotStats.Skipped)
+		})
+	}
+}
+
+// TestParquetNullsAndBadRows checks that a null is a missing value, that a
+// row no text line could be is skipped and numbered, and that NODATA rows
+// carry no flow.
+func TestParquetNullsAndBadRows(t *testing.T) {
+	t.Parallel()
+	fields := flowlog.DefaultFields()
+	good := []any{int64(2), "123456789012", "eni-1", "10.0.0.1", "10.0.0.2", int64(49152), int64(443), int64(6), int64(10), int64(840), int64(1600000000), int64(1600000060), "ACCEPT", "OK"}
+	withValue := func(i int, v any) []any {
+		row := append([]any(nil), good...)
+		row[i] = v
+		return row
+	}
+	rows := [][]any{
+		good,
+		withValue(1, nil),              // null account: missing
+		withValue(5, nil),              // null port: 0
+		withValue(7, nil),              // null protocol: -1
+		withValue(12, nil),             // null action: "-"
+		withValue(3, nil),              // null srcaddr: malformed, row 6
+		withValue(3, "not-an-address"), // malformed, row 7
+		withValue(6, int64(70000)),     // port out of range, row 8
+		withValue(13, "NODATA"),        // no flow
+		{int64(2), "1", "eni-1", nil, nil, nil, nil, nil, nil, nil, int64(1), int64(2), nil, "SKIPDATA"},
+		withValue(1, ""), // empty string: missing
+	}
+	data := parquetBytes(t, flowlogtest.ParquetFile{Fields: fields, Optional: true, Int32: true, Codec: &parquet.Gzip}, rows)
+	r, err := flowlog.NewReader(bytes.NewReader(data))
+	require.NoError(t, err)
+	recs, st := readRecords(t, r)
+	require.Len(t, recs, 6)
+	require.Equal(t, "123456789012", recs[0].AccountID)
+	require.Equal(t, flowlog.Missing, recs[1].AccountID)
+	require.Equal(t, 0, recs[2].SrcPort)
+	require.Equal(t, -1, recs[3].Protocol)
+	require.Equal(t, flowlog.Missing, recs[4].Action)
+	require.Equal(t, flowlog.Missing, recs[5].AccountID)
+	require.Equal(t, flowlog.Stats{Lines: 11, Used: 6, NoFlow: 2, Skipped: 3, FirstSkipped: []int64{6, 7, 8}}, st)
+}
+
+// TestParquetWrittenByArrow reads a file written by another
+// implementation (apache/arrow-go's pqarrow) in AWS's column order, with
+// INT32 ports and INT64 counters as AWS writes them, GZIP pages and nulls.
+func TestParquetWrittenByArrow(t *testing.T) {
+	t.Parallel()
+	fields := v5Fields
+	rows := sampleRows(t, 3000, fields)
+	rows[10][1] = nil // a null account id
+	rows[11][9] = nil // null bytes
+	int32Fields := map[string]bool{"version": true, "srcport": true, "dstport": true, "protocol": true, "tcp-flags": true, "traffic-path": true}
+
+	arrowFields := make([]arrow.Field, len(fields))
+	for i, f := range fields {
+		typ := arrow.DataType(arrow.BinaryTypes.String)
+		switch {
+		case int32Fields[f]:
+			typ = arrow.PrimitiveTypes.Int32
+		case flowlogtest.IsIntField(f):
+			typ = arrow.PrimitiveTypes.Int64
+		}
+		arrowFields[i] = arrow.Field{Name: flowlogtest.ParquetColumn(f), Type: typ, Nullable: true}
+	}
+	schema := arrow.NewSchema(arrowFields, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for _, row := range rows {
+		for i, v := range row {
+			switch fb := b.Field(i).(type) {
+			case *array.Int32Builder:
+				if v == nil {
+					fb.AppendNull()
+				} else {
+					fb.Append(int32(v.(int64)))
+				}
+			case *array.Int64Builder:
+				if v == nil {
+					fb.AppendNull()
+				} else {
+					fb.Append(v.(int64))
+				}
+			case *array.StringBuilder:
+				if v == nil {
+					fb.AppendNull()
+				} else {
+					fb.Append(v.(string))
+				}
+			}
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	var out bytes.Buffer
+	props := arrowparquet.NewWriterProperties(arrowparquet.WithCompression(arrowcompress.Codecs.Gzip),
+		arrowparquet.WithMaxRowGroupLength(1000))
+	w, err := pqarrow.NewFileWriter(schema, &out, props, pqarrow.DefaultWriterProps())
+	require.NoError(t, err)
+	require.NoError(t, w.Write(rec))
+	require.NoError(t, w.Close())
+
+	pr, err := flowlog.NewReader(bytes.NewReader(out.Bytes()))
+	require.NoError(t, err)
+	got, _ := readRecords(t, pr)
+	tr, err := flowlog.NewReader(bytes.NewReader(textOf(fields, rows)))
+	require.NoError(t, err)
+	want, _ := readRecords(t, tr)
+	require.Len(t, got, 3000)
+	require.Equal(t, want, got)
+	require.Equal(t, flowlog.Missing, got[10].AccountID)
+	require.Zero(t, got[11].Bytes)
+}
+
+// TestParquetFromFile detects Parquet by content in an *os.File whatever
+// its name, and refuses Parquet on a stream with a clear error.
+func TestParquetFromFile(t *testing.T) {
+	t.Parallel()
+	data := parquetBytes(t, flowlogtest.ParquetFile{Fields: flowlog.DefaultFields(), Codec: &parquet.Snappy}, sampleRows(t, 50, flowlog.DefaultFields()))
+	path := filepath.Join(t.TempDir(), "named-like-text.log")
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	r, err := flowlog.NewReader(f, flowlog.WithContext(context.Background()))
+	require.NoError(t, err)
+	recs, _ := readRecords(t, r)
+	require.Len(t, recs, 50)
+
+	_, err = flowlog.NewReader(io.MultiReader(bytes.NewReader(data)))
+	require.ErrorIs(t, err, flowlog.ErrNeedsRandomAccess)
+}
+
+// TestParquetCorrupt checks that a truncated or damaged file is refused or
+// has its broken rows counted, and never panics or fails the reader.
+func TestParquetCorrupt(t *testing.T) {
+	t.Parallel()
+	fields := flowlog.DefaultFields()
+	rows := sampleRows(t, 1000, fields)
+	data := parquetBytes(t, flowlogtest.ParquetFile{Fields: fields, Codec: &parquet.Gzip, RowsPerGroup: 250}, rows)
+
+	for _, cut := range []int{4, 11, len(data) / 2, len(data) - 1} {
+		_, err := flowlog.NewReader(bytes.NewReader(data[:cut]))
+		require.ErrorIs(t, err, flowlog.ErrMalformedParquet, "cut at %d", cut)
+		require.ErrorIs(t, err, flowlog.ErrCorrupt)
+	}
+	huge := append([]byte(nil), data...)
+	copy(huge[len(huge)-8:], []byte{0xff, 0xff, 0xff, 0x7f})
+	_, err := flowlog.NewReader(bytes.NewReader(huge))
+	require.ErrorIs(t, err, flowlog.ErrMalformedParquet)
+
+	// Damage the pages (the bytes between the magic and the footer) at
+	// random: each file is refused, or read with its rows all accounted
+	// for, and nothing panics.
+	rng := rand.New(rand.NewPCG(1, 2))
+	footer := int(uint32(data[len(data)-8]) | uint32(data[len(data)-7])<<8 | uint32(data[len(data)-6])<<16)
+	damagedRows := 0
+	for range 60 {
+		bad := append([]byte(nil), data...)
+		for range 1 + rng.IntN(4) {
+			i := 4 + rng.IntN(len(data)-footer-12)
+			bad[i] ^= byte(1 + rng.IntN(255))
+		}
+		r, err := flowlog.NewReader(bytes.NewReader(bad))
+		if err != nil {
+			require.ErrorIs(t, err, flowlog.ErrMalformedParquet)
+			continue
+		}
+		for r.Next() {
+		}
+		require.NoError(t, r.Err())
+		st := r.Stats()
+		require.Equal(t, int64(1000), st.Lines)
+		require.Equal(t, st.Lines, st.Used+st.NoFlow+st.Skipped)
+		if st.Skipped > 0 {
+			damagedRows++
+		}
+	}
+	require.Positive(t, damagedRows, "no damage was ever seen")
+}
+
+// TestParquetHonoursContext stops a Parquet read once its context ends.
+func TestParquetHonoursContext(t *testing.T) {
+	t.Parallel()
+	data := parquetBytes(t, flowlogtest.ParquetFile{Fields: flowlog.DefaultFields()}, sampleRows(t, 100, flowlog.DefaultFields()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := flowlog.NewParquetReader(bytes.NewReader(data), int64(len(data)), flowlog.WithContext(ctx))
+	require.NoError(t, err)
+	require.False(t, r.Next())
+	require.True(t, errors.Is(r.Err(), context.Canceled))
+}

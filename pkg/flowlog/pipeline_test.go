@@ -1,0 +1,129 @@
+package flowlog
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// messyInput is a few megabytes of lines of every kind a Reader meets:
+// records, malformed lines, blank, NODATA and SKIPDATA lines, CRLF ends,
+// over-long lines, and header lines that change the format midway.
+func messyInput(lines int) []byte {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var b bytes.Buffer
+	custom := "srcaddr dstaddr bytes start end action account-id"
+	for i := range lines {
+		switch k := rng.IntN(1000); {
+		case k < 3:
+			b.WriteString("not a flow record at all\n")
+		case k < 5:
+			b.WriteString(strings.Repeat("9", 300) + "\n") // over the test's line limit
+		case k < 7:
+			b.WriteString("\n")
+		case k < 9:
+			b.WriteString("2 123456789012 eni-1 - - - - - - - 1600000000 1600000060 - NODATA\n")
+		case k == 9:
+			b.WriteString(custom + "\n")
+			custom, _ = strings.CutPrefix(custom, "x")
+		case k == 10:
+			b.WriteString(strings.Join(DefaultFields(), " ") + "\n")
+		case k < 20:
+			fmt.Fprintf(&b, "10.0.%d.%d 10.1.0.%d %d 1600000000 1600000060 ACCEPT %d\r\n", i%200, i%250, i%7, i, 100+i%3)
+		default:
+			fmt.Fprintf(&b, "2 %d eni-%x 10.0.%d.%d 2001:db8::%x %d %d 6 %d %d 1600000000 1600000060 ACCEPT OK\n",
+				123456789000+i%5, i%30, i%200, i%250, i%999, 1024+i%60000, 443, i%10, i*3)
+		}
+	}
+	return b.Bytes()
+}
+
+func readEvery(t *testing.T, in io.Reader, opts ...Option) ([]Record, Stats, error) {
+	t.Helper()
+	r, err := NewReader(in, opts...)
+	require.NoError(t, err)
+	defer r.Close()
+	var recs []Record
+	for r.Next() {
+		recs = append(recs, *r.Record())
+	}
+	return recs, r.Stats(), r.Err()
+}
+
+// TestWorkersMatchSequential reads the same messy input with and without
+// workers, plain, gzip and broken midway, and wants the same records,
+// stats, skipped line numbers and errors.
+func TestWorkersMatchSequential(t *testing.T) {
+	t.Parallel()
+	data := messyInput(30000)
+	require.Greater(t, len(data), 4*chunkBytes, "the input spans many chunks")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(data)
+	_ = zw.Close()
+	corrupt := append([]byte(nil), gz.Bytes()...)
+	corrupt[len(corrupt)/2] ^= 0xff
+	tests := []struct {
+		name string
+		in   func() io.Reader
+	}{
+		{"plain", func() io.Reader { return bytes.NewReader(data) }},
+		{"gzip", func() io.Reader { return bytes.NewReader(gz.Bytes()) }},
+		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(data[:len(data)/100])) }},
+		{"corrupt gzip", func() io.Reader { return bytes.NewReader(corrupt) }},
+		{"read error", func() io.Reader {
+			return io.MultiReader(bytes.NewReader(data[:len(data)/3]), iotest.ErrReader(io.ErrClosedPipe))
+		}},
+		{"no final newline", func() io.Reader { return bytes.NewReader(data[:len(data)-1]) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			want, wantStats, wantErr := readEvery(t, tt.in(), WithMaxLineBytes(200))
+			require.Positive(t, wantStats.Skipped)
+			for _, workers := range []int{2, 5} {
+				got, gotStats, gotErr := readEvery(t, tt.in(), WithMaxLineBytes(200), WithWorkers(workers))
+				require.Equal(t, len(want), len(got), "workers %d", workers)
+				require.Equal(t, want, got, "workers %d", workers)
+				require.Equal(t, wantStats, gotStats, "workers %d", workers)
+				if wantErr == nil {
+					require.NoError(t, gotErr)
+				} else {
+					require.EqualError(t, gotErr, wantErr.Error())
+				}
+			}
+		})
+	}
+}
+
+// TestWorkersStopOnClose leaves no goroutine behind when the reader is
+// closed midway or its context ends.
+func TestWorkersStopOnClose(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	data := messyInput(30000)
+	r, err := NewReader(bytes.NewReader(data), WithWorkers(2))
+	require.NoError(t, err)
+	for range 10 {
+		require.True(t, r.Next())
+	}
+	r.Close()
+	r.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err = NewReader(bytes.NewReader(data), WithWorkers(2), WithContext(ctx))
+	require.NoError(t, err)
+	require.True(t, r.Next())
+	cancel()
+	for r.Next() {
+	}
+	require.ErrorIs(t, r.Err(), context.Canceled)
+}

@@ -1,0 +1,9 @@
+// Package benche2e measures the whole graph job end to end: the real
+// binary, with S3 storage and marks on Versity S3 Gateway or with files,
+// fed by an HTTP stand-in for vpcflow-digesterd serving a 1,000,000-record
+// gzip digest, or by the built-in digester reading 100 gzip flow-log files.
+// It times each job from POST / to the GET / that answers 200 and reports
+// the worker's peak RSS and the job's own phases. `make bench-e2e` runs it:
+//
+//	go test ./tools/benche2e -run '^$' -bench E2E -benchtime 3x
+package benche2e
