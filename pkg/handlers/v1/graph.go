@@ -142,7 +142,7 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 		h.getView(w, r, logger, flowtable.Meta{ID: id, Start: start, Stop: stop}, params)
 		return
 	}
-	body, err := h.Storage.Get(r.Context(), id)
+	body, encoding, err := h.openGraph(r, id)
 	switch {
 	case errors.Is(err, types.ErrInProgress):
 		w.WriteHeader(http.StatusNoContent)
@@ -158,7 +158,15 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer body.Close()
-	out, finish := startBody(w, r, DOTContentType, id+".dot", h.WriteTimeout)
+	var out io.Writer
+	var finish func() error
+	if encoding == gzipEncoding {
+		// Stored compressed and the client takes it so: the stored bytes
+		// go out as they are.
+		out, finish = startEncodedBody(w, DOTContentType, id+".dot", encoding, h.WriteTimeout)
+	} else {
+		out, finish = startBody(w, r, DOTContentType, id+".dot", h.WriteTimeout)
+	}
 	readErr, writeErr := streamGraph(out, body)
 	if readErr == nil && writeErr == nil {
 		writeErr = finish()
@@ -179,6 +187,38 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 	// The status is sent; the client sees a truncated body and a broken
 	// connection, never a short graph presented as whole.
 	panic(http.ErrAbortHandler)
+}
+
+// gzipEncoding is the Content-Encoding of a gzip stream.
+const gzipEncoding = "gzip"
+
+// encodedStorage is a Storage that can hand out a graph as it is stored
+// (storage.Encoded): "gzip" or "" for plain DOT.
+type encodedStorage interface {
+	GetEncoded(ctx context.Context, id string) (io.ReadCloser, string, error)
+}
+
+// openGraph opens the stored graph id: as stored when it is stored
+// compressed and the client accepts gzip, plain otherwise.
+func (h *Graph) openGraph(r *http.Request, id string) (io.ReadCloser, string, error) {
+	if es, ok := h.Storage.(encodedStorage); ok && acceptsGzip(r) {
+		return es.GetEncoded(r.Context(), id)
+	}
+	body, err := h.Storage.Get(r.Context(), id)
+	return body, "", err
+}
+
+// startEncodedBody sends the 200 headers of a body already in encoding and
+// returns the writer for it.
+func startEncodedBody(w http.ResponseWriter, contentType, filename, encoding string, timeout time.Duration) (io.Writer, func() error) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Disposition", `inline; filename="`+filename+`"`)
+	h.Add("Vary", "Accept, Accept-Encoding")
+	h.Set("Content-Encoding", encoding)
+	h.Del("Content-Length")
+	w.WriteHeader(http.StatusOK)
+	return newProgressWriter(w, timeout), func() error { return nil }
 }
 
 // copyBufferBytes is the size of the buffer a graph is streamed through.
