@@ -211,7 +211,7 @@ func TestViewRoutes(t *testing.T) {
 			// Over the SVG cap: 422 naming the count, never a cut view.
 			res, body = rawGet(t, url+"/?"+window+"&format=svg")
 			require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
-			require.Contains(t, message(t, string(body)), "10 nodes, more than the limit of 8")
+			require.Contains(t, message(t, string(body)), "at least 9 nodes, more than the limit of 8")
 
 			// Bad parameters: 400 naming the parameter.
 			for query, param := range map[string]string{"group=cidr:40": "group", "format=png": "format", "top=-1": "top", "port=x": "port"} {
@@ -239,7 +239,7 @@ func TestViewCap(t *testing.T) {
 	status, _, body = h.do(t, http.MethodGet, "/?"+window+"&format=json", nil)
 	require.Equal(t, http.StatusUnprocessableEntity, status)
 	msg := message(t, body)
-	require.Contains(t, msg, "10 nodes, more than the limit of 5")
+	require.Contains(t, msg, "at least 6 nodes, more than the limit of 5")
 	require.Contains(t, msg, "group=cidr:24")
 	status, _, _ = h.do(t, http.MethodGet, "/?"+window+"&format=json&group=cidr:8", nil)
 	require.Equal(t, http.StatusOK, status)

@@ -38,13 +38,20 @@ type TooLargeError struct {
 	Nodes, Edges, MaxNodes, MaxEdges int
 	// Merged is View.Merged of the view that was too large.
 	Merged int
+	// AtLeast says the aggregation stopped as soon as the view was known
+	// to be over its limits: the counts are where it stopped.
+	AtLeast bool
 }
 
 // Error implements error.
 func (e *TooLargeError) Error() string {
-	what := fmt.Sprintf("%d nodes, more than the limit of %d", e.Nodes, e.MaxNodes)
+	atLeast := ""
+	if e.AtLeast {
+		atLeast = "at least "
+	}
+	what := fmt.Sprintf("%s%d nodes, more than the limit of %d", atLeast, e.Nodes, e.MaxNodes)
 	if e.MaxEdges > 0 && e.Edges > e.MaxEdges {
-		what = fmt.Sprintf("%d edges, more than the limit of %d", e.Edges, e.MaxEdges)
+		what = fmt.Sprintf("%s%d edges, more than the limit of %d", atLeast, e.Edges, e.MaxEdges)
 	}
 	return "the view has " + what + "; ask for less: group addresses into networks (group=cidr:24 or cidr:16), " +
 		"keep the busiest edges (top=500), or filter (action, protocol, port, addr, src, dst, min_bytes)"
@@ -136,8 +143,9 @@ type edgeStat struct {
 const slabChunk = 8192
 
 type aggregator struct {
-	p     Params
-	group Group
+	p      Params
+	group  Group
+	limits Limits
 	// nodes4 maps an IPv4 address or network to its node index plus one.
 	nodes4 *table64
 	nodesX map[nodeKey]uint32
@@ -163,8 +171,6 @@ type aggregator struct {
 	sketches []portSketch
 
 	read int64
-	// err stops the aggregation (too many pairs).
-	err error
 }
 
 // Aggregate reads the records open yields and returns the view p asks for,
@@ -174,6 +180,7 @@ func Aggregate(ctx context.Context, open Open, p Params, limits Limits) (*View, 
 	a := &aggregator{
 		p:        p,
 		group:    p.Group,
+		limits:   limits,
 		nodes4:   newTable64(),
 		nodesX:   make(map[nodeKey]uint32),
 		slots:    make([]uint32, 1<<minTableBits),
@@ -192,14 +199,12 @@ func Aggregate(ctx context.Context, open Open, p Params, limits Limits) (*View, 
 	if err := each(ctx, open, a.add); err != nil {
 		return nil, err
 	}
-	if a.err != nil {
-		return nil, a.err
-	}
 	return a.view(limits)
 }
 
-// each calls fn with every record open yields, checking ctx as it goes.
-func each(ctx context.Context, open Open, fn func(*flowlog.Record)) (err error) {
+// each calls fn with every record open yields, checking ctx as it goes,
+// and stops at the first error fn returns.
+func each(ctx context.Context, open Open, fn func(*flowlog.Record) error) (err error) {
 	src, closer, err := open()
 	if err != nil {
 		return err
@@ -210,7 +215,9 @@ func each(ctx context.Context, open Open, fn func(*flowlog.Record)) (err error) 
 		}
 	}()
 	for n := 1; src.Next(); n++ {
-		fn(src.Record())
+		if err := fn(src.Record()); err != nil {
+			return err
+		}
 		if n%ctxCheckRecords == 0 {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("flowtable: %w", err)
@@ -270,16 +277,18 @@ func inPrefixes(l []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-func (a *aggregator) add(rec *flowlog.Record) {
+func (a *aggregator) add(rec *flowlog.Record) error {
 	a.read++
 	if !a.keep(rec) {
-		return
+		return nil
 	}
 	s, d := a.node(rec.SrcAddr), a.node(rec.DstAddr)
 	e, i := a.edge(uint64(s)<<32 | uint64(d))
 	if e == nil {
-		a.err = errTooManyPairs
-		return
+		return errTooManyPairs
+	}
+	if err := a.overLimits(); err != nil {
+		return err
 	}
 	first, last := clampTime(rec.Start), clampTime(rec.End)
 	port := uint16(rec.DstPort)
@@ -308,6 +317,21 @@ func (a *aggregator) add(rec *flowlog.Record) {
 	case flowlog.ActionReject:
 		e.rejected++
 	}
+	return nil
+}
+
+// overLimits stops a view that is already over its limits: without top and
+// min_bytes every merged pair is one of its edges and every node touches
+// one, so the counts so far only grow.
+func (a *aggregator) overLimits() error {
+	if a.p.Top > 0 || a.p.MinBytes > 0 {
+		return nil
+	}
+	l := a.limits
+	if (l.MaxEdges > 0 && int(a.n) > l.MaxEdges) || (l.MaxNodes > 0 && len(a.keys) > l.MaxNodes) {
+		return &TooLargeError{Nodes: len(a.keys), Edges: int(a.n), MaxNodes: l.MaxNodes, MaxEdges: l.MaxEdges, Merged: int(a.n), AtLeast: true}
+	}
+	return nil
 }
 
 // clampTime keeps a unix time in the uint32 an edge holds (until 2106).
@@ -396,14 +420,14 @@ func (a *aggregator) findOwnAddresses(ctx context.Context, open Open) error {
 		account string
 	}
 	enis := make(map[string]*candidates)
-	err := each(ctx, open, func(rec *flowlog.Record) {
+	err := each(ctx, open, func(rec *flowlog.Record) error {
 		if rec.InterfaceID == flowlog.Missing || rec.InterfaceID == "" {
-			return
+			return nil
 		}
 		c, ok := enis[rec.InterfaceID]
 		if !ok {
 			enis[strings.Clone(rec.InterfaceID)] = &candidates{x: rec.SrcAddr, y: rec.DstAddr, account: strings.Clone(rec.AccountID)}
-			return
+			return nil
 		}
 		if c.x != rec.SrcAddr && c.x != rec.DstAddr {
 			c.x = netip.Addr{}
@@ -411,6 +435,7 @@ func (a *aggregator) findOwnAddresses(ctx context.Context, open Open) error {
 		if c.y != rec.SrcAddr && c.y != rec.DstAddr {
 			c.y = netip.Addr{}
 		}
+		return nil
 	})
 	if err != nil {
 		return err

@@ -1,9 +1,11 @@
 package flowtable_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os/exec"
@@ -61,9 +63,9 @@ func TestParseParamsCanonical(t *testing.T) {
 	a := mustParams(t, "protocol=udp,tcp,6&port=443,22,22&addr=10.0.0.7,10.0.0.0/8&action=reject&group=cidr:24")
 	b := mustParams(t, "group=CIDR:24:64&addr=10.1.2.3/8,10.0.0.7/32&port=22,443&protocol=6,17&action=REJECT")
 	require.Equal(t, a.Canonical(), b.Canonical())
-	require.Equal(t, flowtable.SVGKind(a), flowtable.SVGKind(b))
+	require.Equal(t, flowtable.SVGCacheOf(a), flowtable.SVGCacheOf(b))
 	require.Equal(t, [][2]string{{"group", "cidr:24:64"}, {"action", "REJECT"}, {"protocol", "6,17"}, {"port", "22,443"}, {"addr", "10.0.0.0/8,10.0.0.7"}}, a.Canonical())
-	require.NotEqual(t, flowtable.SVGKind(a), flowtable.SVGKind(mustParams(t, "group=cidr:16")))
+	require.NotEqual(t, flowtable.SVGCacheOf(a).Tag, flowtable.SVGCacheOf(mustParams(t, "group=cidr:16")).Tag)
 
 	require.False(t, mustParams(t, "start=x&stop=y").IsView())
 	require.False(t, mustParams(t, "format=dot").IsView())
@@ -181,4 +183,35 @@ func svgTitles(t *testing.T, svg []byte) []string {
 	}
 	require.Equal(t, "svg", root)
 	return titles
+}
+
+// TestSVGCacheSlots shows views share a bounded set of cache slots, and a
+// slot holding another view is never served as this one.
+func TestSVGCacheSlots(t *testing.T) {
+	t.Parallel()
+	kinds := map[string]flowtable.SVGCache{}
+	var a, b flowtable.SVGCache
+	for i := 1; a.Tag == ""; i++ {
+		c := flowtable.SVGCacheOf(mustParams(t, fmt.Sprintf("format=svg&min_bytes=%d", i)))
+		if prev, ok := kinds[c.Kind]; ok {
+			a, b = prev, c
+		}
+		kinds[c.Kind] = c
+		require.Less(t, i, 1000)
+	}
+	require.LessOrEqual(t, len(kinds), flowtable.SVGCacheSlots)
+	require.Equal(t, a.Kind, b.Kind)
+	require.NotEqual(t, a.Tag, b.Tag)
+
+	stored, err := io.ReadAll(a.Wrap([]byte("<svg>a</svg>")))
+	require.NoError(t, err)
+	_, ok := b.Open(bytes.NewReader(stored))
+	require.False(t, ok, "the slot holds another view")
+	svg, ok := a.Open(bytes.NewReader(stored))
+	require.True(t, ok)
+	got, err := io.ReadAll(svg)
+	require.NoError(t, err)
+	require.Equal(t, "<svg>a</svg>", string(got))
+	_, ok = a.Open(strings.NewReader("short"))
+	require.False(t, ok)
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -33,15 +35,53 @@ const maxSVGBytes = 256 << 20
 // stale cached renderings are not served.
 const renderVersion = "svg1"
 
-// SVGKind is the object kind a view's rendered SVG is cached under: one per
-// distinct canonical view.
-func SVGKind(p Params) string {
+// SVGCacheSlots is how many rendered views are cached per graph. The
+// canonical views of one graph are unbounded (min_bytes alone takes any
+// number), so views share a fixed set of slots: a view evicts whatever
+// other view held its slot, and storage holds at most this many SVGs beside
+// each graph however many views are asked for.
+const SVGCacheSlots = 16
+
+// SVGCache says where a view's rendered SVG is cached: the object kind of
+// its slot, and the tag that opens the cached object when it holds this
+// view (and no other view that shares the slot).
+type SVGCache struct {
+	// Kind is the object kind: "svg-" and the slot's hex digit.
+	Kind string
+	// Tag names the view: a hash of the render version and the canonical
+	// parameters.
+	Tag string
+}
+
+// SVGCacheOf returns where the SVG of the view p is cached.
+func SVGCacheOf(p Params) SVGCache {
 	h := sha256.New()
 	h.Write([]byte(renderVersion))
 	for _, kv := range p.Canonical() {
 		fmt.Fprintf(h, "\x00%s=%s", kv[0], kv[1])
 	}
-	return "svg-" + hex.EncodeToString(h.Sum(nil)[:12])
+	sum := h.Sum(nil)
+	return SVGCache{
+		Kind: fmt.Sprintf("svg-%x", int(sum[0])%SVGCacheSlots),
+		Tag:  hex.EncodeToString(sum[:12]),
+	}
+}
+
+// Wrap returns the object to store for svg: the tag on a line of its own,
+// then the SVG.
+func (c SVGCache) Wrap(svg []byte) io.Reader {
+	return io.MultiReader(strings.NewReader(c.Tag+"\n"), bytes.NewReader(svg))
+}
+
+// Open reads the tag line of a cached object and returns the SVG after it
+// when the object holds this view; ok is false when the slot holds another
+// view (or nothing readable).
+func (c SVGCache) Open(rc io.Reader) (svg io.Reader, ok bool) {
+	head := make([]byte, len(c.Tag)+1)
+	if _, err := io.ReadFull(rc, head); err != nil || string(head) != c.Tag+"\n" {
+		return nil, false
+	}
+	return rc, true
 }
 
 // SVGOptions says how Graphviz is run.

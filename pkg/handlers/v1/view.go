@@ -1,7 +1,6 @@
 package v1
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -146,15 +145,19 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 		return
 	}
 	objs, _ := h.Storage.(types.ObjectStorage)
-	svgKind := flowtable.SVGKind(p)
+	cache := flowtable.SVGCacheOf(p)
 	if p.Format == flowtable.FormatSVG && objs != nil {
-		if rc, err := objs.GetObject(ctx, id, svgKind); err == nil {
+		if rc, err := objs.GetObject(ctx, id, cache.Kind); err == nil {
 			defer rc.Close()
-			h.serve(w, r, logger, id, SVGContentType, id+".svg", func(out io.Writer) error {
-				_, err := io.Copy(out, rc)
-				return err
-			})
-			return
+			// The slot may hold another view that shares it: then it is
+			// laid out again below and takes the slot over.
+			if svg, ok := cache.Open(rc); ok {
+				h.serve(w, r, logger, id, SVGContentType, id+".svg", func(out io.Writer) error {
+					_, err := io.Copy(out, svg)
+					return err
+				})
+				return
+			}
 		}
 	}
 
@@ -208,7 +211,7 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 			return
 		}
 		if objs != nil {
-			if err := objs.StoreObject(ctx, id, svgKind, bytes.NewReader(svg)); err != nil {
+			if err := objs.StoreObject(ctx, id, cache.Kind, cache.Wrap(svg)); err != nil {
 				// The answer is still good; the next one lays it out again.
 				runtime.LogEvent(ctx, logger, slog.LevelWarn, runtime.EventDependencyFailure,
 					fmt.Errorf("cache the rendered view: %w", err), slog.String(runtime.AttrDependency, runtime.DependencyStorage))
