@@ -68,6 +68,9 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		// also ends the dependency calls made for it: nobody waits for
 		// this answer and nothing need be wrong with the dependency.
 		event = runtime.EventClientGone
+	case status == http.StatusServiceUnavailable && event == runtime.EventConflict:
+		// Shedding load is the service working as meant, not a failure.
+		level = slog.LevelWarn
 	case status >= 500:
 		level = slog.LevelError
 	}

@@ -42,6 +42,8 @@ type Graph struct {
 	slot     chan struct{}
 	// layouts hold the Graphviz layouts running at once (see render).
 	layouts chan struct{}
+	// inflight holds the views being answered (see getView).
+	inflight chan struct{}
 }
 
 // created is the body of a 202 answer to POST /.

@@ -144,6 +144,14 @@ func (h *Graph) getView(w http.ResponseWriter, r *http.Request, logger *slog.Log
 	if !h.graphComplete(w, r, logger, meta) {
 		return
 	}
+	h.slotOnce.Do(h.makeSlots)
+	select {
+	case h.inflight <- struct{}{}:
+		defer func() { <-h.inflight }()
+	default:
+		writeError(w, r, logger, errViewsBusy)
+		return
+	}
 	objs, _ := h.Storage.(types.ObjectStorage)
 	cache := flowtable.SVGCacheOf(p)
 	if p.Format == flowtable.FormatSVG && objs != nil {
@@ -247,7 +255,19 @@ func (h *Graph) render(ctx context.Context, view *flowtable.View, meta flowtable
 func (h *Graph) makeSlots() {
 	h.slot = make(chan struct{}, 1)
 	h.layouts = make(chan struct{}, maxLayouts)
+	h.inflight = make(chan struct{}, maxViewsInFlight)
 }
+
+// maxViewsInFlight bounds the views a handler answers at once, from the
+// wait for the aggregation slot to the last byte written: a finished view is
+// held until its client has read it, so slow readers would otherwise each
+// hold one. Past it a view answers 503 with Retry-After.
+const maxViewsInFlight = 8
+
+// errViewsBusy answers a view asked for while maxViewsInFlight are being
+// answered.
+var errViewsBusy = &httpError{status: http.StatusServiceUnavailable, retryAfter: 2 * time.Second,
+	msg: "too many views are being answered; try again shortly", event: runtime.EventConflict}
 
 // releaseAfterPairs is the size of aggregation after which its memory is
 // handed back at once: the collector would otherwise let the next one grow
