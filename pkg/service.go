@@ -118,8 +118,9 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // BindRoutes mounts the routes of the configured role on r: POST / and GET
-// / (the API; roles all and api), POST /{topic}/{event} (the worker route;
-// role all), and GET /healthz and GET /readyz (every role). It calls Init
+// / (the API; roles all and api), GET /ui/ (the web page; roles all and
+// api), POST /{topic}/{event} (the worker route; role all), and GET
+// /healthz and GET /readyz (every role). It calls Init
 // and Start first unless they were called. Call Shutdown when the server
 // has stopped.
 func (s *Service) BindRoutes(r chi.Router) error {
