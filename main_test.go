@@ -475,6 +475,14 @@ func TestServeCompressedGraphs(t *testing.T) {
 	b, err := os.ReadFile(stored[0])
 	require.NoError(t, err)
 	require.Equal(t, []byte{0x1f, 0x8b}, b[:2], "stored gzip-compressed")
+	tables, err := filepath.Glob(filepath.Join(data, "graphs", "*.table"))
+	require.NoError(t, err)
+	require.Len(t, tables, 1, "the flow table is stored beside a compressed graph too")
+	status, view := p.do(t, http.MethodGet, "/?"+sampleWindow+"&format=csv")
+	require.Equal(t, http.StatusOK, status, view)
+	rows := strings.Split(strings.TrimSpace(view), "\n")
+	require.True(t, strings.HasPrefix(rows[0], "source,target,flows"), view)
+	require.Greater(t, len(rows), 10, "the sample's edges, read from the table")
 
 	// A client that accepts gzip gets the stored bytes as they are.
 	req, err := http.NewRequest(http.MethodGet, p.url+"/?"+sampleWindow, nil)

@@ -160,3 +160,27 @@ func (d *decompressed) Close() error {
 	}
 	return zerr
 }
+
+var _ types.ObjectStorage = (*Gzip)(nil)
+
+// StoreObject stores an object beside the graph in the wrapped Storage, as
+// it is: a flow table is compact already and a cached SVG small, and views
+// read them whatever GRAPH_STORAGE_COMPRESSION says. It returns
+// types.ErrNotFound (wrapped) when the wrapped Storage keeps no objects.
+func (g *Gzip) StoreObject(ctx context.Context, id, kind string, r io.Reader) error {
+	objs, err := objectsOf(g.Storage, "store", id, kind)
+	if err != nil {
+		return err
+	}
+	return objs.StoreObject(ctx, id, kind, r)
+}
+
+// GetObject returns the object from the wrapped Storage, or
+// types.ErrNotFound (wrapped) when it keeps no objects.
+func (g *Gzip) GetObject(ctx context.Context, id, kind string) (io.ReadCloser, error) {
+	objs, err := objectsOf(g.Storage, "get", id, kind)
+	if err != nil {
+		return nil, err
+	}
+	return objs.GetObject(ctx, id, kind)
+}

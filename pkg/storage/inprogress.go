@@ -79,9 +79,9 @@ var _ types.ObjectStorage = (*InProgress)(nil)
 // StoreObject stores the object through the wrapped Storage, or returns
 // types.ErrNotFound (wrapped) when it keeps no objects.
 func (s *InProgress) StoreObject(ctx context.Context, id, kind string, r io.Reader) error {
-	objs, ok := s.Storage.(types.ObjectStorage)
-	if !ok {
-		return fmt.Errorf("store object %q of %q: storage keeps no objects: %w", kind, id, types.ErrNotFound)
+	objs, err := objectsOf(s.Storage, "store", id, kind)
+	if err != nil {
+		return err
 	}
 	return objs.StoreObject(ctx, id, kind, r)
 }
@@ -90,9 +90,19 @@ func (s *InProgress) StoreObject(ctx context.Context, id, kind string, r io.Read
 // when it keeps no objects. Objects have no progress of their own: ask Get or
 // Exists whether the graph is complete first.
 func (s *InProgress) GetObject(ctx context.Context, id, kind string) (io.ReadCloser, error) {
-	objs, ok := s.Storage.(types.ObjectStorage)
-	if !ok {
-		return nil, fmt.Errorf("get object %q of %q: storage keeps no objects: %w", kind, id, types.ErrNotFound)
+	objs, err := objectsOf(s.Storage, "get", id, kind)
+	if err != nil {
+		return nil, err
 	}
 	return objs.GetObject(ctx, id, kind)
+}
+
+// objectsOf returns the ObjectStorage of a decorator's wrapped Storage, or
+// an error wrapping types.ErrNotFound for op when it keeps no objects.
+func objectsOf(s types.Storage, op, id, kind string) (types.ObjectStorage, error) {
+	objs, ok := s.(types.ObjectStorage)
+	if !ok {
+		return nil, fmt.Errorf("%s object %q of %q: storage keeps no objects: %w", op, kind, id, types.ErrNotFound)
+	}
+	return objs, nil
 }
