@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -57,6 +58,8 @@ type queueTestEngine interface {
 	up(t *testing.T)
 	// durable reports whether jobs waiting in the engine survive down and up.
 	durable() bool
+	// pending is how many jobs the engine holds, delivered or not.
+	pending(t *testing.T) int
 	// queueTwice enqueues job twice through the service's own queuer and
 	// checks, where the engine can tell, that it holds one message.
 	queueTwice(t *testing.T, job types.Job)
@@ -193,6 +196,7 @@ func runQueueProcesses(t *testing.T, eng queueTestEngine) {
 		}
 		if len(batch) > 0 {
 			require.Eventually(t, func() bool { return dd.held() > 0 }, 20*time.Second, 10*time.Millisecond)
+			require.Equal(t, len(batch), eng.pending(t), "the batch is in the engine, running or waiting")
 		}
 		eng.down(t)
 
@@ -519,6 +523,17 @@ func (e *jetStreamEngine) queueTwice(t *testing.T, job types.Job) {
 	require.Equal(t, before.State.LastSeq+1, after.State.LastSeq, "the second enqueue is dropped as a duplicate (Nats-Msg-Id)")
 }
 
+func (e *jetStreamEngine) pending(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := e.client(t).Stream(ctx, queuer.DefaultJetStreamStream)
+	require.NoError(t, err)
+	info, err := stream.Info(ctx)
+	require.NoError(t, err)
+	return int(info.State.Msgs)
+}
+
 func (e *jetStreamEngine) requireDeadLetter(t *testing.T, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -600,6 +615,26 @@ func (e *sqsEngine) queueTwice(t *testing.T, job types.Job) {
 	require.NoError(t, err)
 	require.NoError(t, q.Queue(ctx, job))
 	require.NoError(t, q.Queue(ctx, job))
+}
+
+func (e *sqsEngine) pending(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := e.srv.Client(t).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(e.jobs),
+		AttributeNames: []sqstypes.QueueAttributeName{
+			sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		},
+	})
+	require.NoError(t, err)
+	n := 0
+	for _, v := range out.Attributes {
+		c, err := strconv.Atoi(v)
+		require.NoError(t, err)
+		n += c
+	}
+	return n
 }
 
 func (e *sqsEngine) requireDeadLetter(t *testing.T, id string) {
