@@ -18,7 +18,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -617,25 +616,7 @@ func (e *sqsEngine) queueTwice(t *testing.T, job types.Job) {
 	require.NoError(t, q.Queue(ctx, job))
 }
 
-func (e *sqsEngine) pending(t *testing.T) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := e.srv.Client(t).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(e.jobs),
-		AttributeNames: []sqstypes.QueueAttributeName{
-			sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		},
-	})
-	require.NoError(t, err)
-	n := 0
-	for _, v := range out.Attributes {
-		c, err := strconv.Atoi(v)
-		require.NoError(t, err)
-		n += c
-	}
-	return n
-}
+func (e *sqsEngine) pending(t *testing.T) int { return e.srv.Count(t, e.jobs) }
 
 func (e *sqsEngine) requireDeadLetter(t *testing.T, id string) {
 	t.Helper()
