@@ -132,9 +132,15 @@ func runQueueProcesses(t *testing.T, eng queueTestEngine) {
 		for i := range queueWindows {
 			requirePost(t, api, i, http.StatusAccepted)
 		}
+		by := map[string]int{}
 		for i := range queueWindows {
 			requireGraph(t, api, i)
+			for _, w := range dd.servedBy(i) {
+				by[w]++
+			}
 		}
+		require.Positive(t, by["a"], "worker a made none of the graphs")
+		require.Positive(t, by["b"], "worker b made none of the graphs")
 	})
 
 	// A window whose first digest stalls until the worker that took it is
