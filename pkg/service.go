@@ -330,6 +330,8 @@ func (s *Service) queueEngine(ctx context.Context) (types.Queuer, worker.Consume
 		js, err := queuer.NewJetStream(ctx, queuer.JetStreamOptions{
 			URL:        u,
 			MaxDeliver: cfg.QueueMaxDeliver,
+			AckWait:    cfg.QueueAckWait,
+			RetryDelay: cfg.QueueRetryDelay,
 			Workers:    cfg.Workers,
 			PollWait:   min(5*time.Second, poll),
 			Logger:     s.Logger,
@@ -345,12 +347,14 @@ func (s *Service) queueEngine(ctx context.Context) (types.Queuer, worker.Consume
 		aws := s.s3Options("")
 		aws.Endpoint = cfg.SQSEndpoint()
 		q, err := queuer.NewSQS(ctx, queuer.SQSOptions{
-			QueueURL:   u,
-			AWS:        aws,
-			MaxReceive: cfg.QueueMaxDeliver,
-			Workers:    cfg.Workers,
-			WaitTime:   min(20*time.Second, poll),
-			Logger:     s.Logger,
+			QueueURL:          u,
+			AWS:               aws,
+			MaxReceive:        cfg.QueueMaxDeliver,
+			VisibilityTimeout: cfg.QueueAckWait,
+			RetryDelay:        cfg.QueueRetryDelay,
+			Workers:           cfg.Workers,
+			WaitTime:          min(20*time.Second, poll),
+			Logger:            s.Logger,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("GRAPHERD_QUEUE_URL: %w", err)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3"
@@ -88,24 +87,7 @@ func newSQS(t testing.TB, o SQSOptions) *SQS {
 // count is how many messages the queue holds, visible or not.
 func (qs sqsQueues) count(t testing.TB, url string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := qs.srv.Client(t).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{
-			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed,
-		},
-	})
-	require.NoError(t, err)
-	n := 0
-	for _, v := range out.Attributes {
-		c, err := strconv.Atoi(v)
-		require.NoError(t, err)
-		n += c
-	}
-	return n
+	return qs.srv.Count(t, url)
 }
 
 func TestSQSConsumer(t *testing.T) {

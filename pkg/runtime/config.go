@@ -221,6 +221,17 @@ type Config struct {
 	// QueueMaxDeliver is how many times a queue engine delivers one job
 	// before it goes to the dead-letter destination.
 	QueueMaxDeliver int `env:"GRAPHERD_QUEUE_MAX_DELIVER" envDefault:"5"`
+	// QueueAckWait is how long a queue engine waits for word from the
+	// worker running a job before it hands the job to another worker: the
+	// JetStream consumer's AckWait (when this process creates it), the SQS
+	// visibility timeout. It is how soon a killed worker's jobs run again.
+	// Zero keeps the engine's own: 30s for a new JetStream consumer, the
+	// SQS queue's visibility timeout.
+	QueueAckWait time.Duration `env:"GRAPHERD_QUEUE_ACK_WAIT"`
+	// QueueRetryDelay is the wait before the second delivery of a job that
+	// failed with a retryable error, doubled for each further one up to
+	// 5 minutes.
+	QueueRetryDelay time.Duration `env:"GRAPHERD_QUEUE_RETRY_DELAY" envDefault:"10s"`
 
 	// ViewMaxNodes caps the nodes of a JSON, CSV or DOT view; a larger view
 	// answers 422 asking for grouping, top or filters.
@@ -690,6 +701,10 @@ func (l *loader) validate(c *Config) {
 		l.fail("GRAPHERD_ROLE", "%s needs GRAPHERD_QUEUE_URL: API and worker processes apart share jobs through a queue engine", l.show("GRAPHERD_ROLE"))
 	}
 	l.between("GRAPHERD_QUEUE_MAX_DELIVER", int64(c.QueueMaxDeliver), 1, 1000)
+	if !l.bad["GRAPHERD_QUEUE_ACK_WAIT"] && (c.QueueAckWait < 0 || c.QueueAckWait > 12*time.Hour) {
+		l.fail("GRAPHERD_QUEUE_ACK_WAIT", "%s must be a duration from 0 (the engine's own) to 12h", l.show("GRAPHERD_QUEUE_ACK_WAIT"))
+	}
+	l.positive("GRAPHERD_QUEUE_RETRY_DELAY", c.QueueRetryDelay, "a duration greater than 0")
 	l.between("GRAPHERD_VIEW_MAX_NODES", int64(c.ViewMaxNodes), 1, 10_000_000)
 	l.between("GRAPHERD_VIEW_MAX_EDGES", int64(c.ViewMaxEdges), 1, 100_000_000)
 	l.between("GRAPHERD_VIEW_MAX_SVG_NODES", int64(c.ViewMaxSVGNodes), 1, 1_000_000)

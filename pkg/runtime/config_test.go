@@ -118,7 +118,7 @@ func TestLoadDeclaresEverySeedVariable(t *testing.T) {
 		"GRAPHERD_SHUTDOWN_TIMEOUT", "GRAPHERD_HTTP_TIMEOUT", "GRAPHERD_HTTP_RETRIES",
 		// Jobs, the worker route and queue engines.
 		"GRAPHERD_JOB_TIMEOUT", "GRAPHERD_WORKER_TOKEN", "GRAPHERD_ROLE", "GRAPHERD_QUEUE_URL",
-		"GRAPHERD_QUEUE_MAX_DELIVER",
+		"GRAPHERD_QUEUE_MAX_DELIVER", "GRAPHERD_QUEUE_ACK_WAIT", "GRAPHERD_QUEUE_RETRY_DELAY",
 		// Views.
 		"GRAPHERD_VIEW_MAX_NODES", "GRAPHERD_VIEW_MAX_EDGES", "GRAPHERD_VIEW_MAX_SVG_NODES", "GRAPHERD_VIEW_SVG_TIMEOUT",
 		// Limits and storage options of the digest and graph.
@@ -574,6 +574,8 @@ func TestLoadJobAndQueueSettings(t *testing.T) {
 	require.Equal(t, time.Hour, cfg.JobTimeout)
 	require.Equal(t, RoleAll, cfg.Role)
 	require.Equal(t, 5, cfg.QueueMaxDeliver)
+	require.Zero(t, cfg.QueueAckWait, "the engine's own ack wait")
+	require.Equal(t, 10*time.Second, cfg.QueueRetryDelay)
 	require.Empty(t, cfg.QueueURL)
 
 	cfg, err = load(map[string]string{"GRAPHERD_ROLE": "Worker", "GRAPHERD_QUEUE_URL": "nats://127.0.0.1:4222", "GRAPHERD_WORKER_TOKEN": "s3cret"})
@@ -589,6 +591,9 @@ func TestLoadJobAndQueueSettings(t *testing.T) {
 		{map[string]string{"GRAPHERD_ROLE": "both"}, "GRAPHERD_ROLE: \"both\" is not one of all, api, worker"},
 		{map[string]string{"GRAPHERD_QUEUE_URL": "amqp://x"}, "GRAPHERD_QUEUE_URL: \"amqp://x\" is not a nats://"},
 		{map[string]string{"GRAPHERD_QUEUE_MAX_DELIVER": "0"}, "GRAPHERD_QUEUE_MAX_DELIVER: \"0\" must be between 1 and 1000"},
+		{map[string]string{"GRAPHERD_QUEUE_ACK_WAIT": "-1s"}, "GRAPHERD_QUEUE_ACK_WAIT: \"-1s\" must be a duration from 0"},
+		{map[string]string{"GRAPHERD_QUEUE_ACK_WAIT": "13h"}, "GRAPHERD_QUEUE_ACK_WAIT: \"13h\" must be a duration from 0"},
+		{map[string]string{"GRAPHERD_QUEUE_RETRY_DELAY": "0s"}, "GRAPHERD_QUEUE_RETRY_DELAY: \"0s\" must be a duration greater than 0"},
 		{map[string]string{"GRAPHERD_JOB_TIMEOUT": "0s"}, "GRAPHERD_JOB_TIMEOUT: \"0s\" must be a duration greater than 0"},
 		{map[string]string{"GRAPHERD_WORKER_TOKEN": "a b"}, "GRAPHERD_WORKER_TOKEN: must not contain spaces"},
 	} {

@@ -127,6 +127,34 @@ func (s *Server) QueueARN(t testing.TB, url string) string {
 	return out.Attributes["QueueArn"]
 }
 
+// Count returns how many messages the queue at url holds, visible,
+// in flight or delayed, failing the test if it cannot tell.
+func (s *Server) Count(t testing.TB, url string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	out, err := s.Client(t).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{
+			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+		},
+	})
+	if err != nil {
+		t.Fatalf("sqstest: count the messages of %s: %v", url, err)
+	}
+	n := 0
+	for name, v := range out.Attributes {
+		c, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("sqstest: %s of %s is %q, not a number", name, url, v)
+		}
+		n += c
+	}
+	return n
+}
+
 // Stop kills the server, as a crash would, and waits for it to exit.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
