@@ -155,3 +155,54 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Restartable is a server that a test may kill, as a crash would, and start
+// again on the same port: each start runs a fresh command from Command and
+// waits until ReadyURL answers.
+type Restartable struct {
+	// Command builds the command of one run.
+	Command func() *exec.Cmd
+	// ReadyURL answers once the server serves requests.
+	ReadyURL string
+	// Timeout bounds the wait for ReadyURL.
+	Timeout time.Duration
+
+	mu   sync.Mutex
+	proc *Process
+}
+
+// Start runs the server and waits until it answers. It fails when the
+// server already runs.
+func (r *Restartable) Start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil {
+		return errors.New("server already running")
+	}
+	p, err := Start(r.Command(), r.ReadyURL, r.Timeout)
+	if err != nil {
+		return err
+	}
+	r.proc = p
+	return nil
+}
+
+// Kill kills the running server, if any, and waits for it to exit.
+func (r *Restartable) Kill() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.proc
+	r.proc = nil
+	if p == nil {
+		return nil
+	}
+	return p.Kill()
+}
+
+// Restart kills the server if it runs and starts it again.
+func (r *Restartable) Restart() error {
+	if err := r.Kill(); err != nil {
+		return err
+	}
+	return r.Start()
+}

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,8 +50,7 @@ type Server struct {
 	addr string
 	dir  string
 
-	mu   sync.Mutex
-	proc *testproc.Process
+	proc testproc.Restartable
 }
 
 // Start starts a gateway on a free loopback port with a posix backend in a
@@ -76,9 +74,10 @@ func Start(t testing.TB) *Server {
 		addr:      addr,
 		dir:       t.TempDir(),
 	}
-	t.Cleanup(func() { s.stop() })
-	if err := s.start(); err != nil {
-		t.Fatalf("s3test: %v", err)
+	s.proc = testproc.Restartable{Command: s.command, ReadyURL: s.Endpoint + "/", Timeout: startTimeout}
+	t.Cleanup(func() { _ = s.proc.Kill() })
+	if err := s.proc.Start(); err != nil {
+		t.Fatalf("s3test: gateway at %s: %v", s.addr, err)
 	}
 	return s
 }
@@ -130,7 +129,7 @@ func (s *Server) NewBucket(t testing.TB) string {
 // Requests fail with connection errors until Restart.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
-	if err := s.stop(); err != nil {
+	if err := s.proc.Kill(); err != nil {
 		t.Fatalf("s3test: stop: %v", err)
 	}
 }
@@ -139,43 +138,17 @@ func (s *Server) Stop(t testing.TB) {
 // stopping it first if it still runs, and waits until it answers.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
-	if err := s.stop(); err != nil {
-		t.Fatalf("s3test: stop: %v", err)
-	}
-	if err := s.start(); err != nil {
-		t.Fatalf("s3test: restart: %v", err)
+	if err := s.proc.Restart(); err != nil {
+		t.Fatalf("s3test: restart the gateway at %s: %v", s.addr, err)
 	}
 }
 
-// start runs the binary and waits until it answers HTTP. An
-// unauthenticated request is answered 403, which is enough to know the
-// gateway serves requests.
-func (s *Server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		return errors.New("gateway already running")
-	}
+// command is one run of the gateway. An unauthenticated request is
+// answered 403, which is enough to know the gateway serves requests.
+func (s *Server) command() *exec.Cmd {
 	cmd := exec.Command(s.bin, "--port", s.addr, "--quiet", "posix", s.dir)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
-	p, err := testproc.Start(cmd, s.Endpoint+"/", startTimeout)
-	if err != nil {
-		return fmt.Errorf("gateway at %s: %w", s.addr, err)
-	}
-	s.proc = p
-	return nil
-}
-
-// stop kills the running gateway, if any, and waits for it to exit.
-func (s *Server) stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.proc
-	s.proc = nil
-	if p == nil {
-		return nil
-	}
-	return p.Kill()
+	return cmd
 }
 
 // findBinary looks for versitygw in $VERSITYGW, the module's .cache/bin and

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,8 +51,7 @@ type Server struct {
 	node, script, modules string
 	port                  int
 
-	mu   sync.Mutex
-	proc *testproc.Process
+	proc testproc.Restartable
 }
 
 // Start starts a server on a free loopback port, waits until it answers
@@ -73,9 +71,10 @@ func Start(t testing.TB) *Server {
 		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
 		node:     node, script: script, modules: modules, port: port,
 	}
-	t.Cleanup(func() { _ = s.stop() })
-	if err := s.start(); err != nil {
-		t.Fatalf("sqstest: %v", err)
+	s.proc = testproc.Restartable{Command: s.command, ReadyURL: s.Endpoint + "/", Timeout: startTimeout}
+	t.Cleanup(func() { _ = s.proc.Kill() })
+	if err := s.proc.Start(); err != nil {
+		t.Fatalf("sqstest: local-aws-sqs on port %d: %v", s.port, err)
 	}
 	return s
 }
@@ -158,7 +157,7 @@ func (s *Server) Count(t testing.TB, url string) int {
 // Stop kills the server, as a crash would, and waits for it to exit.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
-	if err := s.stop(); err != nil {
+	if err := s.proc.Kill(); err != nil {
 		t.Fatalf("sqstest: stop: %v", err)
 	}
 }
@@ -167,41 +166,16 @@ func (s *Server) Stop(t testing.TB) {
 // first if it still runs, and waits until it answers.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
-	if err := s.stop(); err != nil {
-		t.Fatalf("sqstest: stop: %v", err)
-	}
-	if err := s.start(); err != nil {
-		t.Fatalf("sqstest: restart: %v", err)
+	if err := s.proc.Restart(); err != nil {
+		t.Fatalf("sqstest: restart local-aws-sqs on port %d: %v", s.port, err)
 	}
 }
 
-// start runs the server and waits until it answers HTTP.
-func (s *Server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		return errors.New("server already running")
-	}
+// command is one run of the server.
+func (s *Server) command() *exec.Cmd {
 	cmd := exec.Command(s.node, s.script, strconv.Itoa(s.port))
 	cmd.Env = append(os.Environ(), "NODE_PATH="+s.modules)
-	p, err := testproc.Start(cmd, s.Endpoint+"/", startTimeout)
-	if err != nil {
-		return fmt.Errorf("local-aws-sqs on port %d: %w", s.port, err)
-	}
-	s.proc = p
-	return nil
-}
-
-// stop kills the running server, if any, and waits for it to exit.
-func (s *Server) stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.proc
-	s.proc = nil
-	if p == nil {
-		return nil
-	}
-	return p.Kill()
+	return cmd
 }
 
 // find locates node, the launcher script in tools/sqsserver and the
