@@ -1,6 +1,7 @@
 package testproc
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -33,4 +34,13 @@ func TestModuleRoot(t *testing.T) {
 	root, err := ModuleRoot()
 	require.NoError(t, err)
 	require.FileExists(t, filepath.Join(root, "go.mod"))
+}
+
+func TestPeakRSS(t *testing.T) {
+	t.Parallel()
+	rss, err := PeakRSS(os.Getpid())
+	require.NoError(t, err)
+	require.Greater(t, rss, int64(1<<20))
+	_, err = PeakRSS(1 << 30)
+	require.Error(t, err)
 }

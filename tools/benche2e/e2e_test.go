@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/awss3/s3test"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog/flowlogtest"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/testproc"
 )
 
 const (
@@ -224,7 +224,10 @@ func runJobs(b *testing.B, bin string, env map[string]string) {
 		}
 	}
 	b.StopTimer()
-	rss := peakRSS(b, s.cmd.Process.Pid)
+	rss, err := testproc.PeakRSS(s.cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
 	phases, line := jobPhases(b, s.log.String())
 	s.stop(b)
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/job")
@@ -293,25 +296,6 @@ func (s *service) stop(b *testing.B) {
 	case <-time.After(30 * time.Second):
 		b.Fatal("no exit within 30s of SIGTERM")
 	}
-}
-
-// peakRSS reads the peak resident set size (VmHWM) of pid, in bytes.
-func peakRSS(b *testing.B, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmHWM")
-	return 0
 }
 
 // jobPhases reads the last job-done line of the service's JSON log: its

@@ -18,12 +18,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog/flowlogtest"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/testproc"
 )
 
 // window is the graph's window; the digest is served whatever is asked.
@@ -116,7 +116,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	rss, _ := peakRSS(svc.cmd.Process.Pid)
+	rss, _ := testproc.PeakRSS(svc.cmd.Process.Pid)
 	fmt.Fprintf(stdout, "graph made in %.2f s (DOT and flow table), peak RSS so far %.1f MiB\n", time.Since(began).Seconds(), float64(rss)/(1<<20))
 	tables, _ := filepath.Glob(filepath.Join(data, "graphs", "*.table"))
 	dots, _ := filepath.Glob(filepath.Join(data, "graphs", "*.dot"))
@@ -132,10 +132,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		rss, _ := peakRSS(svc.cmd.Process.Pid)
+		rss, _ := testproc.PeakRSS(svc.cmd.Process.Pid)
 		fmt.Fprintf(stdout, "%-50s %d %9.1f kB %6.3f s  peak RSS %.1f MiB\n", q, status, float64(n)/1e3, time.Since(t0).Seconds(), float64(rss)/(1<<20))
 	}
-	rss, err = peakRSS(svc.cmd.Process.Pid)
+	rss, err = testproc.PeakRSS(svc.cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -274,19 +274,4 @@ func (s *service) logTail() string {
 		b = b[len(b)-4096:]
 	}
 	return string(b)
-}
-
-// peakRSS reads the peak resident set size (VmHWM) of pid, in bytes.
-func peakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc status")
 }

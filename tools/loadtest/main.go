@@ -34,6 +34,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/testproc"
 )
 
 func main() {
@@ -107,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "loadtest: %s on %s (pid %d), %d clients, at most %d requests in %s, %d windows\n",
 		o.bin, svc.url, svc.cmd.Process.Pid, o.clients, o.requests, o.duration, o.windows)
 	rep := drive(ctx, svc.url, o)
-	rss, rssErr := peakRSS(svc.cmd.Process.Pid)
+	rss, rssErr := testproc.PeakRSS(svc.cmd.Process.Pid)
 	stopErr := svc.stop()
 
 	rep.print(stdout)
@@ -257,24 +259,6 @@ func freeLoopbackAddr() (string, error) {
 		return "", fmt.Errorf("pick a loopback port: %w", err)
 	}
 	return addr, nil
-}
-
-// peakRSS reads the peak resident set size (VmHWM) of pid, in bytes.
-func peakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read status: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("parse VmHWM %q: %w", v, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc status")
 }
 
 // maxWindows bounds -windows: every window lies inside the sample's day.

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -159,13 +158,4 @@ func TestPercentile(t *testing.T) {
 	require.Equal(t, 99*time.Millisecond, percentile(d, 99))
 	require.Equal(t, 100*time.Millisecond, percentile(d, 100))
 	require.Zero(t, percentile(nil, 50))
-}
-
-func TestPeakRSS(t *testing.T) {
-	t.Parallel()
-	rss, err := peakRSS(os.Getpid())
-	require.NoError(t, err)
-	require.Greater(t, rss, int64(1<<20))
-	_, err = peakRSS(1 << 30)
-	require.Error(t, err)
 }
