@@ -213,10 +213,7 @@ func (h *Graph) openGraph(r *http.Request, id string) (io.ReadCloser, string, er
 // startEncodedBody sends the 200 headers of a body already in encoding and
 // returns the writer for it.
 func startEncodedBody(w http.ResponseWriter, contentType, filename, encoding string, timeout time.Duration) (io.Writer, func() error) {
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Disposition", `inline; filename="`+filename+`"`)
-	h.Add("Vary", "Accept, Accept-Encoding")
+	h := setBodyHeaders(w, contentType, filename)
 	h.Set("Content-Encoding", encoding)
 	h.Del("Content-Length")
 	w.WriteHeader(http.StatusOK)

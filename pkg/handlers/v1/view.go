@@ -96,10 +96,7 @@ func acceptsGzip(r *http.Request) bool {
 // startBody sends the 200 headers and returns the writer for the body,
 // gzip-compressed when the client takes it, and the function that ends it.
 func startBody(w http.ResponseWriter, r *http.Request, contentType, filename string, timeout time.Duration) (io.Writer, func() error) {
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Disposition", `inline; filename="`+filename+`"`)
-	h.Add("Vary", "Accept, Accept-Encoding")
+	h := setBodyHeaders(w, contentType, filename)
 	out := newProgressWriter(w, timeout)
 	if !acceptsGzip(r) {
 		w.WriteHeader(http.StatusOK)
@@ -110,6 +107,16 @@ func startBody(w http.ResponseWriter, r *http.Request, contentType, filename str
 	w.WriteHeader(http.StatusOK)
 	gz, _ := gzip.NewWriterLevel(out, gzip.BestSpeed)
 	return flushingWriter{gz: gz, rc: http.NewResponseController(w)}, gz.Close
+}
+
+// setBodyHeaders sets the headers every 200 answer with a body carries and
+// returns the header map for more.
+func setBodyHeaders(w http.ResponseWriter, contentType, filename string) http.Header {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Disposition", `inline; filename="`+filename+`"`)
+	h.Add("Vary", "Accept, Accept-Encoding")
+	return h
 }
 
 // flushingWriter flushes the compressor after every write (the writers
