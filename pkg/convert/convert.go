@@ -151,7 +151,11 @@ func (c *converter) read(ctx context.Context, name string, gw *grapher.Writer) e
 		defer f.Close()
 		in, display = f, name
 	}
-	rd, err := flowlog.NewReader(in, append([]flowlog.Option{flowlog.WithContext(ctx)}, c.readerOpts...)...)
+	opts := append([]flowlog.Option{flowlog.WithContext(ctx)}, c.readerOpts...)
+	if c.compactor == nil {
+		opts = append(opts, flowlog.WithRender(gw.NewRender))
+	}
+	rd, err := flowlog.NewReader(in, opts...)
 	if errors.Is(err, flowlog.ErrMalformedParquet) {
 		// A broken file is skipped and counted, as a broken line is.
 		c.skipped++

@@ -67,6 +67,8 @@ type format struct {
 	n int
 	// idx holds the position of each Record field, -1 when the format lacks it.
 	idx [numRecordFields]int
+	// isDefault says the fields are DefaultFields, in order.
+	isDefault bool
 }
 
 // newFormat builds the format of a line holding fields, ignoring fields it
@@ -81,6 +83,10 @@ func newFormat(fields []string) format {
 		if k, ok := recordFieldNames[normaliseFieldName(name)]; ok && f.idx[k] < 0 {
 			f.idx[k] = i
 		}
+	}
+	f.isDefault = f.n == numRecordFields
+	for k, i := range f.idx {
+		f.isDefault = f.isDefault && k == i
 	}
 	return f
 }

@@ -3,6 +3,7 @@ package flowlog
 import (
 	"bytes"
 	"sync"
+	"unsafe"
 )
 
 // chunkBytes is about how many bytes of lines a worker parses at a time:
@@ -24,6 +25,90 @@ func WithWorkers(n int) Option {
 	return func(o *readerOptions) { o.workers = n }
 }
 
+// Render is work done on the records of each chunk of lines on the
+// goroutine that parsed them, so that it runs on every core. Reader.NextBatch
+// hands the Batch back, with what the Render left in its Out.
+type Render func(b *Batch)
+
+// Batch is the records of one chunk of lines, in input order, with the
+// text their ids and numbers were read from, so that a Render can write
+// a value again by copying it.
+type Batch struct {
+	// Records are the chunk's records.
+	Records []Record
+	// Out is the Render's own: it is kept from one use of the chunk to the
+	// next, so that a Render can reuse what it put there.
+	Out any
+
+	data []byte        // the chunk's lines
+	nums [][numRaw]raw // per record, where each raw value's text is
+}
+
+// The values of a Record whose text a Batch keeps, for Batch.Raw.
+const (
+	RawAccountID = iota
+	RawInterfaceID
+	RawSrcPort
+	RawDstPort
+	RawProtocol
+	RawPackets
+	RawBytes
+	RawStart
+	RawEnd
+	numRaw
+)
+
+// rawFields are the format fields of the raw values, in their order.
+var rawFields = [numRaw]int{fAccountID, fInterfaceID, fSrcPort, fDstPort, fProtocol, fPackets, fBytes, fStart, fEnd}
+
+// raw is where a field's text sits in a chunk's lines; n is 0 when the
+// format lacks the field.
+type raw struct {
+	off uint32
+	n   uint32
+}
+
+// Len returns the size of the chunk's lines in bytes, so that a Render
+// can size its output once.
+func (b *Batch) Len() int { return len(b.data) }
+
+// Raw returns the text value f (RawAccountID to RawEnd) of record i was
+// read from: for a number, the digits, or "-" for a missing value; nil
+// when the line's format lacks the field, and for records read from
+// Parquet. Records[i] holds the value it gives; the text may still differ
+// from how the value is written (a leading zero, say).
+func (b *Batch) Raw(i, f int) []byte {
+	if b.nums == nil {
+		return nil
+	}
+	r := b.nums[i][f]
+	return b.data[r.off : r.off+r.n : r.off+r.n]
+}
+
+// RawPadded is Raw with what follows the text in the chunk, so that the
+// text (its first n bytes) can be copied in whole blocks of pad bytes;
+// false when fewer than its length rounded up to pad bytes follow.
+func (b *Batch) RawPadded(i, f, pad int) (text []byte, n int, ok bool) {
+	if b.nums == nil {
+		return nil, 0, false
+	}
+	r := b.nums[i][f]
+	end := int(r.off) + (int(r.n)+pad-1)/pad*pad
+	if end > cap(b.data) || r.n == 0 {
+		return nil, 0, false
+	}
+	return b.data[r.off:end:end], int(r.n), true
+}
+
+// WithRender has each goroutine that parses chunks (see WithWorkers) call
+// a Render of its own, made by newRender, on every chunk it parsed: a
+// Render may keep state of its own, such as what it has learnt from
+// earlier chunks, without locking. It applies only to a Reader with
+// workers, whose records are then read with NextBatch.
+func WithRender(newRender func() Render) Option {
+	return func(o *readerOptions) { o.newRender = newRender }
+}
+
 // chunk is a run of whole lines and, once parsed, their records.
 type chunk struct {
 	data      []byte // lines, each ending in '\n'
@@ -35,6 +120,10 @@ type chunk struct {
 
 	formatIn, formatOut format
 	recs                []Record
+	nums                [][numRaw]raw // for a Render only
+	out                 any           // what the Render made of recs
+	reparsed            bool          // parsed again by the Reader, not yet rendered
+	keepRaw             bool          // fill nums
 	lines, noFlow       int64
 	skipped             int64
 	firstSkip           []int64
@@ -50,19 +139,24 @@ type pipeline struct {
 	once  sync.Once
 	cur   *chunk
 	next  int // the next record of cur
+	// newRender makes each parsing goroutine's Render; nil for none.
+	newRender func() Render
+	render    Render // the Reader's own, for chunks it parses again
+	batch     Batch  // what NextBatch returned last
 }
 
 // startPipeline starts reading r's lines and parsing them on n workers.
-func startPipeline(r *Reader, n int) *pipeline {
+func startPipeline(r *Reader, n int, newRender func() Render) *pipeline {
 	inflight := n * chunksPerWorker
 	pl := &pipeline{
-		work:  make(chan *chunk, inflight),
-		order: make(chan *chunk, inflight),
-		free:  make(chan *chunk, inflight+2),
-		stop:  make(chan struct{}),
+		work:      make(chan *chunk, inflight),
+		order:     make(chan *chunk, inflight),
+		free:      make(chan *chunk, inflight+2),
+		stop:      make(chan struct{}),
+		newRender: newRender,
 	}
 	for range inflight + 2 {
-		pl.free <- &chunk{data: make([]byte, 0, chunkBytes+1024), done: make(chan struct{}, 1)}
+		pl.free <- &chunk{data: make([]byte, 0, chunkBytes+1024), done: make(chan struct{}, 1), keepRaw: newRender != nil}
 	}
 	for range n {
 		go pl.parseChunks()
@@ -90,6 +184,7 @@ func (pl *pipeline) cut(src *lineSource, f format) {
 			first = false
 			p := newParser(f)
 			c.parse(&p)
+			pl.renderWith(pl.makeRender(), c)
 			c.done <- struct{}{}
 			f = c.formatOut
 			select {
@@ -151,8 +246,8 @@ func (pl *pipeline) cut(src *lineSource, f format) {
 func (pl *pipeline) take() *chunk {
 	select {
 	case c := <-pl.free:
-		c.data, c.recs, c.firstSkip = c.data[:0], c.recs[:0], c.firstSkip[:0]
-		c.longLine, c.err = false, nil
+		c.data, c.recs, c.nums, c.firstSkip = c.data[:0], c.recs[:0], c.nums[:0], c.firstSkip[:0]
+		c.longLine, c.err, c.reparsed = false, nil, false
 		c.lines, c.noFlow, c.skipped = 0, 0, 0
 		return c
 	case <-pl.stop:
@@ -163,9 +258,28 @@ func (pl *pipeline) take() *chunk {
 // parseChunks parses the chunks it is handed until there are no more.
 func (pl *pipeline) parseChunks() {
 	p := newParser(format{})
+	render := pl.makeRender()
 	for c := range pl.work {
 		c.parse(&p)
+		pl.renderWith(render, c)
 		c.done <- struct{}{}
+	}
+}
+
+// makeRender returns a new Render, or nil when the pipeline has none.
+func (pl *pipeline) makeRender() Render {
+	if pl.newRender == nil {
+		return nil
+	}
+	return pl.newRender()
+}
+
+// renderWith runs render, when there is one, on the chunk's records.
+func (pl *pipeline) renderWith(render Render, c *chunk) {
+	if render != nil && c.err == nil {
+		b := Batch{Records: c.recs, Out: c.out, data: c.data, nums: c.nums}
+		render(&b)
+		c.out = b.Out
 	}
 }
 
@@ -175,7 +289,7 @@ func (c *chunk) parse(p *parser) {
 	if cap(p.fields) < p.format.n+1 {
 		p.fields = make([][]byte, 0, p.format.n+1)
 	}
-	c.recs, c.firstSkip = c.recs[:0], c.firstSkip[:0]
+	c.recs, c.nums, c.firstSkip = c.recs[:0], c.nums[:0], c.firstSkip[:0]
 	c.noFlow, c.skipped = 0, 0
 	line := c.firstLine
 	if c.longLine {
@@ -190,6 +304,9 @@ func (c *chunk) parse(p *parser) {
 		switch p.parse(data[:i]) {
 		case lineRecord:
 			c.recs = append(c.recs, p.rec)
+			if c.keepRaw {
+				c.nums = append(c.nums, p.rawNumbers(c.data))
+			}
 		case lineNoFlow:
 			c.noFlow++
 		default:
@@ -199,6 +316,20 @@ func (c *chunk) parse(p *parser) {
 	}
 	c.lines = line - c.firstLine
 	c.formatOut = p.format
+}
+
+// rawNumbers returns where the text of each number of the record just
+// parsed sits in data, the chunk its line is in.
+func (p *parser) rawNumbers(data []byte) [numRaw]raw {
+	var nums [numRaw]raw
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	for k, f := range rawFields {
+		if i := p.format.idx[f]; i >= 0 {
+			b := p.fields[i]
+			nums[k] = raw{off: uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - base), n: uint32(len(b))}
+		}
+	}
+	return nums
 }
 
 func (c *chunk) skip(line int64) {
@@ -212,24 +343,67 @@ func (c *chunk) skip(line int64) {
 func (r *Reader) nextParsed() bool {
 	pl := r.pl
 	for {
+		if c := pl.cur; c != nil && pl.next < len(c.recs) {
+			r.rec = c.recs[pl.next]
+			pl.next++
+			return true
+		}
+		if _, ok := r.nextChunk(); !ok {
+			return false
+		}
+	}
+}
+
+// NextBatch returns the next chunk of lines' Batch, with what the Reader's
+// Render (see WithRender) left in its Out, or false at EOF or on a read
+// error, as Next does. The Batch is valid until the next call. A Reader
+// is read either with Next or with NextBatch, never both; NextBatch needs
+// a Reader with workers (see Batched).
+func (r *Reader) NextBatch() (*Batch, bool) {
+	if r.pl == nil {
+		return nil, false
+	}
+	c, ok := r.nextChunk()
+	if !ok {
+		return nil, false
+	}
+	pl := r.pl
+	pl.next = len(c.recs)
+	if pl.render == nil {
+		pl.render = pl.makeRender()
+	}
+	if c.reparsed {
+		// A header line changed the format after the chunk was handed
+		// out, and it was parsed again here: render it again too.
+		pl.renderWith(pl.render, c)
+	}
+	pl.batch = Batch{Records: c.recs, Out: c.out, data: c.data, nums: c.nums}
+	return &pl.batch, true
+}
+
+// Batched reports whether the Reader parses on workers, so that NextBatch
+// can read it.
+func (r *Reader) Batched() bool { return r.pl != nil }
+
+// nextChunk frees the current chunk, takes the next one in input order,
+// counts its lines and makes it current; it returns false at the end of
+// the input or on a read error.
+func (r *Reader) nextChunk() (*chunk, bool) {
+	pl := r.pl
+	for {
 		if c := pl.cur; c != nil {
-			if pl.next < len(c.recs) {
-				r.rec = c.recs[pl.next]
-				pl.next++
-				return true
-			}
 			pl.cur = nil
 			pl.free <- c
 		}
 		c, ok := <-pl.order
 		if !ok {
-			return false
+			return nil, false
 		}
 		<-c.done
 		if c.formatIn != r.format {
 			// A header line changed the format after this chunk was
 			// handed out: parse it again, here, with the right one.
-			c.formatIn = r.format
+			c.formatIn, c.reparsed = r.format, true
 			c.parse(&r.parser)
 		}
 		r.format = c.formatOut
@@ -247,9 +421,10 @@ func (r *Reader) nextParsed() bool {
 			r.err = c.err
 			pl.free <- c
 			r.Close()
-			return false
+			return nil, false
 		}
 		pl.cur, pl.next = c, 0
+		return c, true
 	}
 }
 

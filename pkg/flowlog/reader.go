@@ -6,6 +6,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,7 @@ type readerOptions struct {
 	format       []string
 	ctx          context.Context
 	workers      int
+	newRender    func() Render
 }
 
 // WithContext stops the Reader once ctx is done: its next read of the input
@@ -121,10 +123,12 @@ type parser struct {
 	rec      Record
 	interned map[string]string
 	last     [numRecordFields]string // the value str last returned per field
+	recent   *[recentSlots]string    // strings str returned lately, by recentSlot
 }
 
 func newParser(f format) parser {
-	return parser{format: f, fields: make([][]byte, 0, f.n+1), interned: make(map[string]string)}
+	return parser{format: f, fields: make([][]byte, 0, f.n+1), interned: make(map[string]string),
+		recent: new([recentSlots]string)}
 }
 
 // lineSource cuts a stream into lines, passing over (and reporting) those
@@ -188,7 +192,7 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 		rd.src.br = raw
 	}
 	if o.workers > 1 {
-		rd.pl = startPipeline(rd, o.workers)
+		rd.pl = startPipeline(rd, o.workers, o.newRender)
 	}
 	return rd, nil
 }
@@ -398,6 +402,9 @@ func (r *parser) parse(line []byte) lineKind {
 		}
 	}
 	f := &r.format
+	if f.isDefault && r.parseDefault(line) {
+		return lineRecord
+	}
 	n := r.split(line, f.n)
 	if n == 0 {
 		return lineNoFlow
@@ -586,7 +593,11 @@ func (r *parser) str(k int) string {
 	if i < 0 {
 		return Missing
 	}
-	b := r.fields[i]
+	return r.strOf(k, r.fields[i])
+}
+
+// strOf returns b, the text of field k, as str does.
+func (r *parser) strOf(k int, b []byte) string {
 	if isMissing(b) {
 		return Missing
 	}
@@ -594,14 +605,40 @@ func (r *parser) str(k int) string {
 	if last := r.last[k]; last == string(b) {
 		return last
 	}
+	// A small table by a cheap hash answers most of the rest without
+	// the map's costlier hash and probe.
+	slot := &r.recent[recentSlot(b)]
+	if *slot == string(b) {
+		r.last[k] = *slot
+		return *slot
+	}
 	if s, ok := r.interned[string(b)]; ok {
-		r.last[k] = s
+		r.last[k], *slot = s, s
 		return s
 	}
 	s := string(b)
 	if len(r.interned) < maxInterned {
 		r.interned[s] = s
 	}
-	r.last[k] = s
+	r.last[k], *slot = s, s
 	return s
+}
+
+// recentSlots is the size of a parser's table of recent strings.
+const recentSlots = 1 << 12
+
+// recentSlot is where b goes in a parser's table of recent strings: a hash
+// of its length and its first and last eight bytes, which tell the ids AWS
+// writes apart.
+func recentSlot(b []byte) int {
+	var h uint64
+	if n := len(b); n >= 8 {
+		h = binary.LittleEndian.Uint64(b) ^ binary.LittleEndian.Uint64(b[n-8:])*0x9e3779b97f4a7c15
+	} else {
+		for _, c := range b {
+			h = h<<8 | uint64(c)
+		}
+	}
+	h = (h ^ uint64(len(b))) * 0xff51afd7ed558ccd
+	return int(h >> (64 - 12))
 }

@@ -51,14 +51,14 @@ func (d *DOT) GraphWithSink(ctx context.Context, w io.Writer, digest io.Reader, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	gw := NewWriter(w)
+	gw.sink = sink
 	rd, err := flowlog.NewReader(digest, flowlog.WithContext(ctx), flowlog.WithMaxLineBytes(d.MaxLineBytes),
-		flowlog.WithWorkers(ParseWorkers()))
+		flowlog.WithWorkers(ParseWorkers()), flowlog.WithRender(gw.NewRender))
 	if err != nil {
 		return types.GraphStats{}, classify(err)
 	}
 	defer rd.Close()
-	gw := NewWriter(w)
-	gw.sink = sink
 	err = Copy(ctx, gw, rd)
 	stats := Stats(rd, gw)
 	if err == nil {
@@ -93,6 +93,11 @@ func Copy(ctx context.Context, gw *Writer, rd *flowlog.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("grapher: %w", err)
 	}
+	if rd.Batched() {
+		if err := copyBatches(ctx, gw, rd); err != nil {
+			return err
+		}
+	}
 	for n := 1; rd.Next(); n++ {
 		if err := gw.Edge(rd.Record()); err != nil {
 			return err
@@ -110,6 +115,31 @@ func Copy(ctx context.Context, gw *Writer, rd *flowlog.Reader) error {
 		return fmt.Errorf("grapher: %w", err)
 	}
 	return nil
+}
+
+// copyBatches is Copy for a Reader with workers: chunks whose edges a
+// Render of gw formatted are written as they are, others record by record.
+func copyBatches(ctx context.Context, gw *Writer, rd *flowlog.Reader) error {
+	for {
+		b, ok := rd.NextBatch()
+		if !ok {
+			return nil
+		}
+		if et, ok := b.Out.(*edgeText); ok && et.w == gw {
+			if err := gw.drawBatch(b.Records, et); err != nil {
+				return err
+			}
+		} else {
+			for i := range b.Records {
+				if err := gw.Edge(&b.Records[i]); err != nil {
+					return err
+				}
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("grapher: %w", err)
+		}
+	}
 }
 
 // Stats returns the conversion stats of one input read by rd into gw.

@@ -306,7 +306,7 @@ func (w *errWriter) Write(p []byte) (int, error) {
 
 func TestGraphWriteError(t *testing.T) {
 	t.Parallel()
-	big := strings.Repeat(line, 2000) // several buffer flushes
+	big := strings.Repeat(line, 20000) // several chunks, each written apart
 	for _, after := range []int{0, 1, 3} {
 		_, err := (&DOT{}).Graph(context.Background(), &errWriter{after: after}, strings.NewReader(big))
 		require.ErrorIs(t, err, errDiskFull)

@@ -2,7 +2,6 @@ package grapher
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -39,12 +38,14 @@ const edgeBytesHint = 1024
 // identifiers that no DOT keyword can match.
 type Writer struct {
 	bw *bufio.Writer
-	// Seen addresses, IPv4 and IPv6 apart: integer and array keys hash and
-	// compare far faster than netip.Addr, and keeping the families apart
-	// keeps 10.0.0.1 and ::ffff:10.0.0.1 apart.
-	nodes4 map[uint32]struct{}
-	nodes6 map[[16]byte]struct{}
-	edges  int64
+	// nodes are the addresses declared, and log the same in order, for
+	// the Renders formatting edges on other goroutines (see NewRender).
+	nodes addrSet
+	log   nodeLog
+	edges int64
+	// fresh and stmt are drawBatch's buffers.
+	fresh []netip.Addr
+	stmt  []byte
 	// sink, when set, receives each record drawn (see DOT.GraphWithSink).
 	sink func(*flowlog.Record) error
 }
@@ -53,9 +54,8 @@ type Writer struct {
 // or Close is called.
 func NewWriter(w io.Writer) *Writer {
 	gw := &Writer{
-		bw:     bufio.NewWriterSize(w, writeBufferBytes),
-		nodes4: make(map[uint32]struct{}),
-		nodes6: make(map[[16]byte]struct{}),
+		bw:    bufio.NewWriterSize(w, writeBufferBytes),
+		nodes: newAddrSet(),
 	}
 	_, _ = gw.bw.WriteString("digraph {\n")
 	return gw
@@ -79,6 +79,19 @@ func (w *Writer) Edge(rec *flowlog.Record) error {
 	b := w.bw.AvailableBuffer()
 	b = w.appendNode(b, rec.SrcAddr)
 	b = w.appendNode(b, rec.DstAddr)
+	b = appendEdge(b, rec)
+	if _, err := w.bw.Write(b); err != nil {
+		return fmt.Errorf("grapher: write graph: %w", err)
+	}
+	w.edges++
+	if w.sink != nil {
+		return w.sink(rec)
+	}
+	return nil
+}
+
+// appendEdge appends the edge statement of rec, whose addresses are drawable.
+func appendEdge(b []byte, rec *flowlog.Record) []byte {
 	b = append(b, '\t')
 	b = appendNodeID(b, rec.SrcAddr)
 	b = append(b, " -> "...)
@@ -119,15 +132,7 @@ func (w *Writer) Edge(rec *flowlog.Record) error {
 		b = append(b, name...)
 		b = append(b, b[spans[i][0]:spans[i][1]]...)
 	}
-	b = append(b, "\"]\n"...)
-	if _, err := w.bw.Write(b); err != nil {
-		return fmt.Errorf("grapher: write graph: %w", err)
-	}
-	w.edges++
-	if w.sink != nil {
-		return w.sink(rec)
-	}
-	return nil
+	return append(b, "\"]\n"...)
 }
 
 // Close ends the digraph and flushes it. It does not close the underlying
@@ -143,7 +148,7 @@ func (w *Writer) Close() error {
 }
 
 // Nodes returns the number of distinct addresses drawn so far.
-func (w *Writer) Nodes() int64 { return int64(len(w.nodes4) + len(w.nodes6)) }
+func (w *Writer) Nodes() int64 { return int64(w.nodes.len()) }
 
 // Edges returns the number of edges drawn so far.
 func (w *Writer) Edges() int64 { return w.edges }
@@ -163,20 +168,15 @@ var labelNames = [len(attrNames)]string{
 
 // appendNode appends the node statement for a if it was not seen before.
 func (w *Writer) appendNode(b []byte, a netip.Addr) []byte {
-	if a.Is4() {
-		k := a.As4()
-		v := binary.BigEndian.Uint32(k[:])
-		if _, ok := w.nodes4[v]; ok {
-			return b
-		}
-		w.nodes4[v] = struct{}{}
-	} else {
-		k := a.As16()
-		if _, ok := w.nodes6[k]; ok {
-			return b
-		}
-		w.nodes6[k] = struct{}{}
+	if !w.nodes.add(a) {
+		return b
 	}
+	w.log.add(a)
+	return appendNodeStmt(b, a)
+}
+
+// appendNodeStmt appends the node statement of a.
+func appendNodeStmt(b []byte, a netip.Addr) []byte {
 	b = append(b, '\t')
 	b = appendNodeID(b, a)
 	b = append(b, ` [label="`...)
@@ -264,7 +264,7 @@ func appendEscaped(b []byte, s string) []byte {
 
 // plain reports whether s is printable ASCII with no quote or backslash, the
 // common case that needs no escaping.
-func plain(s string) bool {
+func plain[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
 			return false

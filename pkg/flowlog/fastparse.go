@@ -1,0 +1,197 @@
+package flowlog
+
+import (
+	"bytes"
+	"net/netip"
+	"unsafe"
+)
+
+// parseDefault parses a line of the default format, as a digest's lines
+// are, when it has the exact shape vpcflow-digesterd and AWS write: the
+// version 2, fields apart by single spaces, IPv4 addresses, numbers
+// without signs and a log status of OK. It reads the line once, where
+// split and parseFields each read it again, and fills r.rec and r.fields
+// exactly as they would. It returns false, having filled nothing that
+// matters, for any other line, which parse then reads the general way.
+func (r *parser) parseDefault(line []byte) bool {
+	if len(line) < 2 || line[0] != '2' || line[1] != ' ' {
+		return false
+	}
+	fields := r.fields[:0]
+	fields = append(fields, line[0:1])
+	rec := &r.rec
+	i := 2
+	var ok bool
+	var tok []byte
+	if tok, i, ok = token(line, i); !ok {
+		return false
+	}
+	fields = append(fields, tok)
+	acct := tok
+	if tok, i, ok = token(line, i); !ok {
+		return false
+	}
+	fields = append(fields, tok)
+	iface := tok
+	start := i
+	if rec.SrcAddr, i, ok = addrField(line, i); !ok {
+		return false
+	}
+	fields = append(fields, line[start:i-1:i-1])
+	start = i
+	if rec.DstAddr, i, ok = addrField(line, i); !ok {
+		return false
+	}
+	fields = append(fields, line[start:i-1:i-1])
+	var nums [7]int64
+	for k := range nums {
+		start = i
+		if nums[k], i, ok = digitsField(line, i); !ok {
+			return false
+		}
+		fields = append(fields, line[start:i-1:i-1])
+	}
+	if nums[0] > 65535 || nums[1] > 65535 || nums[2] > 255 {
+		return false
+	}
+	if tok, i, ok = token(line, i); !ok {
+		return false
+	}
+	fields = append(fields, tok)
+	switch string(tok) {
+	case ActionAccept:
+		rec.Action = ActionAccept
+	case ActionReject:
+		rec.Action = ActionReject
+	case Missing:
+		rec.Action = Missing
+	default:
+		return false
+	}
+	// The last field ends the line.
+	if len(line)-i != 2 || line[i] != 'O' || line[i+1] != 'K' {
+		return false
+	}
+	fields = append(fields, line[i:])
+	r.fields = fields
+	rec.Version = 2
+	rec.SrcPort, rec.DstPort, rec.Protocol = int(nums[0]), int(nums[1]), int(nums[2])
+	rec.Packets, rec.Bytes, rec.Start, rec.End = nums[3], nums[4], nums[5], nums[6]
+	rec.LogStatus = StatusOK
+	rec.AccountID = r.strOf(fAccountID, acct)
+	rec.InterfaceID = r.strOf(fInterfaceID, iface)
+	return true
+}
+
+// token returns the non-empty field at line[i:] ending in a space, and the
+// index after that space; false when the field is empty, holds a tab or
+// ends the line.
+func token(line []byte, i int) ([]byte, int, bool) {
+	for j := i; j < len(line); j++ {
+		switch line[j] {
+		case ' ':
+			if j == i {
+				return nil, 0, false
+			}
+			return line[i:j:j], j + 1, true
+		case '\t':
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+// digitsField parses the field at line[i:], ending in a space, as 1 to 18
+// decimal digits, and returns its value and the index after the space.
+func digitsField(line []byte, i int) (int64, int, bool) {
+	var n int64
+	for j := i; j < len(line) && j-i <= 18; j++ {
+		c := line[j]
+		if c == ' ' {
+			if j == i {
+				return 0, 0, false
+			}
+			return n, j + 1, true
+		}
+		d := int64(c) - '0'
+		if d < 0 || d > 9 {
+			return 0, 0, false
+		}
+		n = n*10 + d
+	}
+	return 0, 0, false
+}
+
+// addrField parses the field at line[i:], ending in a space, as
+// parser.addr does, and returns the address and the index after the space.
+func addrField(line []byte, i int) (netip.Addr, int, bool) {
+	if a, j, ok := ipv4Field(line, i); ok {
+		return a, j, true
+	}
+	tok, j, ok := token(line, i)
+	if !ok || len(tok) > 64 || bytes.IndexByte(tok, ':') < 0 || bytes.IndexByte(tok, '%') >= 0 {
+		return netip.Addr{}, 0, false
+	}
+	// As in parser.addr, ParseAddr keeps no reference to the line.
+	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(tok), len(tok)))
+	if err != nil {
+		return netip.Addr{}, 0, false
+	}
+	return a, j, true
+}
+
+// ipv4Field parses the field at line[i:], ending in a space, as parseIPv4
+// does (four decimal octets of at most 255, no leading zeros), and returns
+// the address and the index after the space.
+func ipv4Field(line []byte, i int) (netip.Addr, int, bool) {
+	var a [4]byte
+	j := i
+	for k := range a {
+		v, next, ok := octetAt(line, j)
+		if !ok || next >= len(line) {
+			return netip.Addr{}, 0, false
+		}
+		sep := byte('.')
+		if k == 3 {
+			sep = ' '
+		}
+		if line[next] != sep {
+			return netip.Addr{}, 0, false
+		}
+		a[k], j = v, next+1
+	}
+	return netip.AddrFrom4(a), j, true
+}
+
+// octetAt parses one to three digits at line[j:] as an octet with no
+// leading zero, and returns it and the index after its digits.
+func octetAt(line []byte, j int) (byte, int, bool) {
+	if j >= len(line) {
+		return 0, 0, false
+	}
+	v := uint(line[j]) - '0'
+	if v > 9 {
+		return 0, 0, false
+	}
+	j++
+	if v == 0 {
+		// "0" alone: a digit after it would be a leading zero, which
+		// the separator check that follows refuses.
+		return 0, j, true
+	}
+	for range 2 {
+		if j >= len(line) {
+			break
+		}
+		d := uint(line[j]) - '0'
+		if d > 9 {
+			break
+		}
+		v = v*10 + d
+		j++
+	}
+	if v > 255 {
+		return 0, 0, false
+	}
+	return byte(v), j, true
+}

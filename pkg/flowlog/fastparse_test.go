@@ -1,0 +1,95 @@
+package flowlog
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fastParseSeeds are lines the fast path takes, lines it must hand to the
+// general one, and lines both must refuse.
+var fastParseSeeds = []string{
+	"2 123456789012 eni-1235b8ca 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+	"2 000011112222 eni-b971855b 10.0.109.240 10.0.72.116 47448 6379 6 13 4459 1600000000 1600000547 REJECT OK",
+	"2 - - 10.0.0.1 10.0.0.2 0 0 0 0 0 0 0 - OK",
+	"2 1 e 2001:db8::1 ::ffff:10.0.0.1 443 1 17 1 1 1 2 ACCEPT OK",
+	"2 1 e fe80::1%eth0 10.0.0.1 1 1 1 1 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.01 10.0.0.1 1 1 1 1 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.256 10.0.0.1 1 1 1 1 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0 10.0.0.1 1 1 1 1 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.1.5 10.0.0.1 1 1 1 1 1 1 2 ACCEPT OK",
+	"2 1 e 0.0.0.0 255.255.255.255 65535 65536 255 1 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.1 10.0.0.2 007 80 6 0010 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 - 1 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 256 1 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 6 9223372036854775807 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 6 9223372036854775808 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 6 123456789012345678 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT NODATA",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT SKIPDATA",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 accept OK",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT OK extra",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT OK ",
+	"2  1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT OK",
+	"2 1\te 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT OK",
+	"2 a\"b c\\d 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT OK",
+	"3 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT OK",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT",
+	"2 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT O",
+	"2",
+	"2 ",
+	"",
+}
+
+// parseBothWays parses line with the fast path on and off, and fails t
+// when they differ in kind, record or the fields the raw values come from.
+func parseBothWays(t testing.TB, line string) {
+	fast, slow := newParser(newFormat(DefaultFields())), newParser(newFormat(DefaultFields()))
+	require.True(t, fast.format.isDefault)
+	slow.format.isDefault = false
+	kf, ks := fast.parse([]byte(line)), slow.parse([]byte(line))
+	require.Equal(t, ks, kf, "kind of %q", line)
+	if ks != lineRecord {
+		return
+	}
+	require.Equal(t, slow.rec, fast.rec, "record of %q", line)
+	require.Equal(t, slow.fields, fast.fields, "fields of %q", line)
+}
+
+// TestParseDefaultMatchesGeneralPath checks the fast path against the
+// general one on the seeds, and on every one-byte change and every prefix
+// of those the fast path takes.
+func TestParseDefaultMatchesGeneralPath(t *testing.T) {
+	t.Parallel()
+	const alphabet = " \t.:-0129aAOK%\"\\\x00\xff"
+	taken := 0
+	for _, seed := range fastParseSeeds {
+		parseBothWays(t, seed)
+		p := newParser(newFormat(DefaultFields()))
+		if !p.parseDefault([]byte(seed)) {
+			continue
+		}
+		// Changes of lines the fast path takes find where it must stop.
+		taken++
+		for i := range len(seed) {
+			for _, c := range []byte(alphabet) {
+				b := []byte(seed)
+				b[i] = c
+				parseBothWays(t, string(b))
+			}
+			parseBothWays(t, seed[:i])
+		}
+	}
+	// The fast path must really be taken, or this test compares the
+	// general path with itself.
+	require.Equal(t, 7, taken)
+}
+
+func FuzzParseDefault(f *testing.F) {
+	for _, s := range fastParseSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		parseBothWays(t, line)
+	})
+}

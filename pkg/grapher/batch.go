@@ -1,0 +1,312 @@
+package grapher
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
+)
+
+// A Reader with workers formats the edges of each chunk of records on the
+// worker that parsed it (see Writer.NewRender), so that the costliest part
+// of a graph runs on every core. The Writer then only declares the new
+// addresses and writes the formatted text in long runs, in input order:
+// the output is byte for byte what Edge writes record by record.
+
+// textPerInput is about how many bytes of DOT a byte of digest makes.
+const textPerInput = 5
+
+// edgeText is what a worker formatted for one chunk's records.
+type edgeText struct {
+	w *Writer // the Writer whose Render made it
+	// text is the edge statements of the chunk's first drawn records.
+	text []byte
+	// news are the addresses that may not be declared yet, each with the
+	// offset in text of the first edge that uses it, in the order they
+	// must be declared.
+	news []newAddr
+	// drawn is the number of records formatted: all of them, unless one
+	// cannot be drawn.
+	drawn int
+}
+
+type newAddr struct {
+	at   int
+	addr netip.Addr
+}
+
+// nodeLog is the addresses the Writer declared, in order. Workers read it
+// to learn which addresses are declared before the chunk they format:
+// chunks are drawn in input order, so an address the log holds when a
+// worker starts a chunk is declared before that chunk's first edge.
+type nodeLog struct {
+	mu    sync.Mutex
+	addrs []netip.Addr
+}
+
+// since returns the addresses logged after the first n. Logged entries are
+// never written again, so they can be read after the lock is released.
+func (l *nodeLog) since(n int) []netip.Addr {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.addrs[n:]
+}
+
+func (l *nodeLog) add(a netip.Addr) {
+	l.mu.Lock()
+	l.addrs = append(l.addrs, a)
+	l.mu.Unlock()
+}
+
+func (l *nodeLog) append(addrs []netip.Addr) {
+	if len(addrs) == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.addrs = append(l.addrs, addrs...)
+	l.mu.Unlock()
+}
+
+// addrSet is a set of addresses, IPv4 and IPv6 apart: integer and array
+// keys hash and compare far faster than netip.Addr, and keeping the
+// families apart keeps 10.0.0.1 and ::ffff:10.0.0.1 apart. IPv4 addresses,
+// most of any flow log and looked up twice an edge, are kept in a set of
+// their own (see set4).
+type addrSet struct {
+	v4 *set4
+	v6 map[[16]byte]struct{}
+}
+
+func newAddrSet() addrSet {
+	return addrSet{v4: newSet4(), v6: make(map[[16]byte]struct{})}
+}
+
+// add adds a and reports whether it was new.
+func (s addrSet) add(a netip.Addr) bool {
+	if a.Is4() {
+		k := a.As4()
+		return s.v4.add(binary.BigEndian.Uint32(k[:]))
+	}
+	k := a.As16()
+	if _, ok := s.v6[k]; ok {
+		return false
+	}
+	s.v6[k] = struct{}{}
+	return true
+}
+
+func (s addrSet) len() int { return s.v4.n + len(s.v6) }
+
+// set4 is a set of uint32 by open addressing: a lookup is a multiply, a
+// shift and a probe or two of one flat array, a few times faster than a
+// map's. A slot holds its value plus one, so that 0 marks an empty slot;
+// the one value that wraps to 0 is kept apart.
+type set4 struct {
+	slots  []uint32
+	shift  uint
+	n      int
+	hasMax bool // whether 0xffffffff is in the set
+}
+
+func newSet4() *set4 { return &set4{slots: make([]uint32, 1<<10), shift: 32 - 10} }
+
+// add adds v and reports whether it was new.
+func (s *set4) add(v uint32) bool {
+	if v == 1<<32-1 {
+		was := s.hasMax
+		s.hasMax = true
+		if !was {
+			s.n++
+		}
+		return !was
+	}
+	mask := uint32(len(s.slots) - 1)
+	for i := (v * 0x9e3779b1) >> s.shift; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case v + 1:
+			return false
+		case 0:
+			s.slots[i] = v + 1
+			s.n++
+			if 2*s.n > len(s.slots) {
+				s.grow()
+			}
+			return true
+		}
+	}
+}
+
+// grow doubles the slots, keeping the set at most half full.
+func (s *set4) grow() {
+	old := s.slots
+	s.slots = make([]uint32, 2*len(old))
+	s.shift--
+	mask := uint32(len(s.slots) - 1)
+	for _, k := range old {
+		if k == 0 {
+			continue
+		}
+		i := ((k - 1) * 0x9e3779b1) >> s.shift
+		for s.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = k
+	}
+}
+
+// NewRender returns a flowlog.Render that formats the edges of each chunk
+// on the goroutine that parsed it, for Copy to write; pass it to the
+// Reader with flowlog.WithRender(w.NewRender). Each Render remembers the
+// addresses it has seen, so that after the first chunks almost none is
+// looked up by the Writer.
+func (w *Writer) NewRender() flowlog.Render {
+	known := newAddrSet()
+	logged := 0
+	return func(b *flowlog.Batch) {
+		recs := b.Records
+		et, _ := b.Out.(*edgeText)
+		if et == nil {
+			et = &edgeText{w: w}
+			b.Out = et
+		}
+		et.text, et.news, et.drawn = et.text[:0], et.news[:0], len(recs)
+		if want := textPerInput*b.Len() + fastEdgeBytes; cap(et.text) < want {
+			// Sized once, since chunks are reused, rather than grown
+			// by doubling (and garbage) in every chunk.
+			et.text = make([]byte, 0, want)
+		}
+		fresh := w.log.since(logged)
+		logged += len(fresh)
+		for _, a := range fresh {
+			known.add(a)
+		}
+		for i := range recs {
+			rec := &recs[i]
+			if !drawable(rec.SrcAddr) || !drawable(rec.DstAddr) {
+				et.drawn = i
+				break
+			}
+			at := len(et.text)
+			// An address this Render saw before is declared by the
+			// time this chunk is drawn: by an earlier chunk, or by an
+			// earlier edge of this one.
+			if known.add(rec.SrcAddr) {
+				et.news = append(et.news, newAddr{at, rec.SrcAddr})
+			}
+			if known.add(rec.DstAddr) {
+				et.news = append(et.news, newAddr{at, rec.DstAddr})
+			}
+			var fast bool
+			if et.text, fast = appendFastEdge(et.text, b, i); !fast {
+				et.text = appendBatchEdge(et.text, b, i)
+			}
+		}
+	}
+}
+
+// drawBatch draws the records of one chunk, formatted by a Render of w
+// as et: it declares the addresses that are new, in order, and writes the
+// text between them as it is.
+func (w *Writer) drawBatch(recs []flowlog.Record, et *edgeText) error {
+	pos := 0
+	fresh := w.fresh[:0]
+	for _, n := range et.news {
+		if !w.nodes.add(n.addr) {
+			continue
+		}
+		if _, err := w.bw.Write(et.text[pos:n.at]); err != nil {
+			return fmt.Errorf("grapher: write graph: %w", err)
+		}
+		pos = n.at
+		w.stmt = appendNodeStmt(w.stmt[:0], n.addr)
+		if _, err := w.bw.Write(w.stmt); err != nil {
+			return fmt.Errorf("grapher: write graph: %w", err)
+		}
+		fresh = append(fresh, n.addr)
+	}
+	w.fresh = fresh
+	w.log.append(fresh)
+	if _, err := w.bw.Write(et.text[pos:]); err != nil {
+		return fmt.Errorf("grapher: write graph: %w", err)
+	}
+	w.edges += int64(et.drawn)
+	if w.sink != nil {
+		for i := range recs[:et.drawn] {
+			if err := w.sink(&recs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	if et.drawn < len(recs) {
+		// What Edge says of the record that cannot be drawn.
+		return w.Edge(&recs[et.drawn])
+	}
+	return nil
+}
+
+// appendBatchEdge appends the edge statement of record i of b, as
+// appendEdge does, copying each number from the text it was read from
+// when that text is how the number is written.
+func appendBatchEdge(b []byte, batch *flowlog.Batch, i int) []byte {
+	rec := &batch.Records[i]
+	b = append(b, '\t')
+	b = appendNodeID(b, rec.SrcAddr)
+	b = append(b, " -> "...)
+	b = appendNodeID(b, rec.DstAddr)
+	var spans [len(attrNames)][2]int
+	for k, name := range attrNames {
+		b = append(b, name...)
+		spans[k][0] = len(b)
+		switch k {
+		case 0:
+			b = appendEscaped(b, rec.AccountID)
+		case 1:
+			b = appendEscaped(b, rec.InterfaceID)
+		default:
+			// attrNames are in the order of flowlog's Raw values.
+			if t := batch.Raw(i, k); canonical(t) {
+				b = append(b, t...)
+			} else {
+				b = appendNumber(b, rec, k)
+			}
+		}
+		spans[k][1] = len(b)
+	}
+	b = append(b, `" color="`...)
+	b = append(b, color(rec.Action)...)
+	b = append(b, `" label="`...)
+	for k, name := range labelNames {
+		b = append(b, name...)
+		b = append(b, b[spans[k][0]:spans[k][1]]...)
+	}
+	return append(b, "\"]\n"...)
+}
+
+// canonical reports whether t, the text of a number a Reader accepted, is
+// how strconv writes it: digits with no leading zero.
+func canonical(t []byte) bool {
+	return len(t) > 0 && t[0] != '-' && (t[0] != '0' || len(t) == 1)
+}
+
+// appendNumber appends rec's number f (flowlog.RawSrcPort to RawEnd).
+func appendNumber(b []byte, rec *flowlog.Record, f int) []byte {
+	switch f {
+	case flowlog.RawSrcPort:
+		return strconv.AppendInt(b, int64(rec.SrcPort), 10)
+	case flowlog.RawDstPort:
+		return strconv.AppendInt(b, int64(rec.DstPort), 10)
+	case flowlog.RawProtocol:
+		return appendProtocol(b, rec.Protocol)
+	case flowlog.RawPackets:
+		return strconv.AppendInt(b, rec.Packets, 10)
+	case flowlog.RawBytes:
+		return strconv.AppendInt(b, rec.Bytes, 10)
+	case flowlog.RawStart:
+		return strconv.AppendInt(b, rec.Start, 10)
+	default:
+		return strconv.AppendInt(b, rec.End, 10)
+	}
+}

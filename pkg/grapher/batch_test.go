@@ -1,0 +1,142 @@
+package grapher
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog/flowlogtest"
+)
+
+// graphSerial draws in record by record, with no workers and no Render:
+// the reference the batched path must match byte for byte.
+func graphSerial(t *testing.T, in []byte) string {
+	t.Helper()
+	var out bytes.Buffer
+	gw := NewWriter(&out)
+	rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512))
+	require.NoError(t, err)
+	require.False(t, rd.Batched())
+	require.NoError(t, Copy(context.Background(), gw, rd))
+	require.NoError(t, gw.Close())
+	return out.String()
+}
+
+// graphBatched draws in through workers whose Renders format the edges.
+func graphBatched(t *testing.T, in []byte, workers int) string {
+	t.Helper()
+	var out bytes.Buffer
+	gw := NewWriter(&out)
+	rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512),
+		flowlog.WithWorkers(workers), flowlog.WithRender(gw.NewRender))
+	require.NoError(t, err)
+	defer rd.Close()
+	require.True(t, rd.Batched())
+	require.NoError(t, Copy(context.Background(), gw, rd))
+	require.NoError(t, gw.Close())
+	return out.String()
+}
+
+// batchInputs are digests and flow-log files that take every path: the
+// golden inputs, a generated digest of many chunks with IPv6 addresses,
+// values written in ways strconv does not write them, ids that need
+// escaping, over-long and malformed lines, and a header that changes the
+// format after the first chunks were handed out.
+func batchInputs(t *testing.T) map[string][]byte {
+	t.Helper()
+	ins := map[string][]byte{}
+	golden, err := filepath.Glob(filepath.Join(goldenDir, "*.log*"))
+	require.NoError(t, err)
+	for _, name := range golden {
+		data, err := os.ReadFile(name)
+		require.NoError(t, err)
+		ins[filepath.Base(name)] = data
+	}
+	var digest bytes.Buffer
+	_, err = flowlogtest.WriteDigest(&digest, flowlogtest.Spec{Lines: 30_000, Addrs: 3000, Seed: 7, IPv6Every: 3})
+	require.NoError(t, err)
+	ins["generated"] = digest.Bytes()
+
+	odd := strings.Join([]string{
+		"2 000011112222 eni-1 10.0.0.1 10.0.0.2 007 080 06 0 00 0001 0002 ACCEPT OK",
+		"2 - - 10.0.0.1 10.0.0.2 - - - - - - - - OK",
+		"2 a\"b c\\d 10.0.0.3 10.0.0.1 1 2 6 1 2 3 4 REJECT OK",
+		"2 ac\x01ct eni-\xff 10.0.0.4 ::ffff:10.0.0.4 1 2 6 1 2 3 4 - OK",
+		"2 " + strings.Repeat("x", 100) + " " + strings.Repeat("e", 65) + " 10.0.0.5 10.0.0.6 1 2 6 1 2 3 4 ACCEPT OK",
+		"2  000011112222\teni-2 10.0.0.7   10.0.0.8 1 2 6 1 2 3 4 ACCEPT OK  ",
+		"2 1 e 10.0.0.1 10.0.0.2 1 80 6 9223372036854775807 1 1 2 ACCEPT OK",
+		"2 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT NODATA",
+		"not a record",
+		"2 1 e 10.0.0.1 " + strings.Repeat("9", 600),
+	}, "\n") + "\n"
+	ins["odd values"] = []byte(strings.Repeat(odd, 400))
+	// Later chunks are cut before the header is read, so they are parsed
+	// again, and rendered again, by the Reader.
+	ins["header late"] = append(append([]byte(strings.Repeat(odd, 300)),
+		"srcaddr dstaddr srcport dstport action\n"...),
+		strings.Repeat("10.1.0.1 10.1.0.2 1 2 ACCEPT\n10.1.0.2 2001:db8::9 3 4 REJECT\n", 20_000)...)
+	return ins
+}
+
+func TestBatchedGraphMatchesSerial(t *testing.T) {
+	t.Parallel()
+	for name, in := range batchInputs(t) {
+		want := graphSerial(t, in)
+		for _, workers := range []int{2, 3} {
+			require.Equal(t, want, graphBatched(t, in, workers), "%s with %d workers", name, workers)
+		}
+	}
+}
+
+// TestFastEdgeMatchesEdge checks each record's statement from copied
+// blocks against appendEdge's, and that most records of a digest as
+// vpcflow-digesterd writes it take the fast path, so that the comparison is not of appendEdge with itself.
+func TestFastEdgeMatchesEdge(t *testing.T) {
+	t.Parallel()
+	var fast, all atomic.Int64
+	var counting atomic.Bool // while reading the generated digest
+	render := func() flowlog.Render {
+		return func(b *flowlog.Batch) {
+			for i := range b.Records {
+				if counting.Load() {
+					all.Add(1)
+				}
+				want := string(appendEdge(nil, &b.Records[i]))
+				got, ok := appendFastEdge(make([]byte, 0, 7), b, i)
+				if ok {
+					if counting.Load() {
+						fast.Add(1)
+					}
+					if string(got) != want {
+						t.Errorf("fast edge of %+v:\n got %q\nwant %q", b.Records[i], got, want)
+					}
+				}
+				if got := string(appendBatchEdge(nil, b, i)); got != want {
+					t.Errorf("batch edge of %+v:\n got %q\nwant %q", b.Records[i], got, want)
+				}
+			}
+		}
+	}
+	for name, in := range batchInputs(t) {
+		counting.Store(name == "generated")
+		rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512),
+			flowlog.WithWorkers(2), flowlog.WithRender(render))
+		require.NoError(t, err, name)
+		for {
+			if _, ok := rd.NextBatch(); !ok {
+				break
+			}
+		}
+		require.NoError(t, rd.Err(), name)
+		rd.Close()
+	}
+	require.Positive(t, all.Load())
+	require.Greater(t, fast.Load(), all.Load()*9/10, "fast %d of %d", fast.Load(), all.Load())
+}

@@ -1,0 +1,165 @@
+package grapher
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
+)
+
+// An edge statement is some forty pieces, most a few bytes long; copying
+// each with append costs a call, a capacity check and a variable-length
+// copy. appendFastEdge instead writes every piece as whole blocks of
+// fixed size into room reserved once, each piece over the bytes the block
+// before it copied past its end, so that a piece costs one or two plain
+// moves. The result is byte for byte appendBatchEdge's.
+
+// block is the size of the blocks values are copied in.
+const block = 16
+
+// maxFastValue is the longest account or interface id appendFastEdge
+// writes; longer ones (which AWS never writes) take appendBatchEdge.
+const maxFastValue = 64
+
+// fastEdgeBytes is the room reserved for one edge: more than the longest
+// statement appendFastEdge writes (about 900 bytes) plus the last block's
+// overshoot.
+const fastEdgeBytes = 1024
+
+// piece is a constant part of the statement, padded to a whole copy.
+type piece struct {
+	b [48]byte
+	n int
+}
+
+func newPiece(s string) piece {
+	if len(s) > len(piece{}.b) {
+		panic("grapher: piece too long: " + s)
+	}
+	var p piece
+	p.n = copy(p.b[:], s)
+	return p
+}
+
+var (
+	pieceStart = newPiece("\tn")
+	pieceArrow = newPiece(" -> n")
+	pieceEnd   = newPiece("\"]\n")
+	attrPieces = func() (ps [len(attrNames)]piece) {
+		for i, s := range attrNames {
+			ps[i] = newPiece(s)
+		}
+		return ps
+	}()
+	labelPieces = func() (ps [len(labelNames)]piece) {
+		for i, s := range labelNames {
+			ps[i] = newPiece(s)
+		}
+		return ps
+	}()
+	// colorPieces end the attributes and open the label, for each
+	// color: accept, reject and neither.
+	colorPieces = [3]piece{
+		newPiece(`" color="green" label="`),
+		newPiece(`" color="red" label="`),
+		newPiece(`" color="gray" label="`),
+	}
+)
+
+// hexPairs are the two hex digits of each byte.
+var hexPairs = func() (t [256][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{hexDigits[i>>4], hexDigits[i&0xf]}
+	}
+	return t
+}()
+
+// appendFastEdge appends the edge statement of record i of batch as
+// appendBatchEdge does, and false, having appended nothing, for a record
+// it leaves to appendBatchEdge: one with an id that needs escaping or is over maxFastValue bytes, or text too near the end of its
+// chunk to be copied in whole blocks.
+func appendFastEdge(b []byte, batch *flowlog.Batch, i int) ([]byte, bool) {
+	rec := &batch.Records[i]
+	var vals [len(attrNames)][]byte
+	var lens [len(attrNames)]int
+	var formatted [len(attrNames)][2 * block]byte
+	for k := range vals {
+		t, n, ok := batch.RawPadded(i, k, block)
+		if !ok {
+			return b, false
+		}
+		switch {
+		case k < 2:
+			if n > maxFastValue || !plain(t[:n]) {
+				return b, false
+			}
+		case !canonical(t[:n]):
+			f := appendNumber(formatted[k][:0], rec, k)
+			t, n = formatted[k][:], len(f)
+		}
+		vals[k], lens[k] = t, n
+	}
+	color := 2
+	switch rec.Action {
+	case flowlog.ActionAccept:
+		color = 0
+	case flowlog.ActionReject:
+		color = 1
+	}
+
+	b = slices.Grow(b, fastEdgeBytes)
+	buf := b[:cap(b)]
+	n := len(b)
+	n = putPiece(buf, n, &pieceStart)
+	n = putID(buf, n, rec.SrcAddr)
+	n = putPiece(buf, n, &pieceArrow)
+	n = putID(buf, n, rec.DstAddr)
+	var spans [len(attrNames)]int
+	for k := range vals {
+		n = putPiece(buf, n, &attrPieces[k])
+		spans[k] = n
+		n = putBlocks(buf, n, vals[k], lens[k])
+	}
+	n = putPiece(buf, n, &colorPieces[color])
+	for k := range vals {
+		n = putPiece(buf, n, &labelPieces[k])
+		n = putBlocks(buf, n, buf[spans[k]:], lens[k])
+	}
+	n = putPiece(buf, n, &pieceEnd)
+	return buf[:n], true
+}
+
+// putPiece writes p at buf[n:] and returns the index after it.
+func putPiece(buf []byte, n int, p *piece) int {
+	*(*[len(piece{}.b)]byte)(buf[n:]) = p.b
+	return n + p.n
+}
+
+// putBlocks writes the first l bytes of src at buf[n:], in whole blocks,
+// and returns the index after them; src holds l bytes rounded up to a
+// block, and buf as many after n.
+func putBlocks(buf []byte, n int, src []byte, l int) int {
+	for k := 0; k < l; k += block {
+		*(*[block]byte)(buf[n+k:]) = *(*[block]byte)(src[k:])
+	}
+	return n + l
+}
+
+// putID writes the hex digits of a, as appendNodeID does after its "n".
+func putID(buf []byte, n int, a netip.Addr) int {
+	if a.Is4() {
+		v := a.As4()
+		d := (*[8]byte)(buf[n:])
+		d[0], d[1] = hexPairs[v[0]][0], hexPairs[v[0]][1]
+		d[2], d[3] = hexPairs[v[1]][0], hexPairs[v[1]][1]
+		d[4], d[5] = hexPairs[v[2]][0], hexPairs[v[2]][1]
+		d[6], d[7] = hexPairs[v[3]][0], hexPairs[v[3]][1]
+		return n + 8
+	}
+	v := a.As16()
+	d := (*[32]byte)(buf[n:])
+	for k, c := range v {
+		d[2*k], d[2*k+1] = hexPairs[c][0], hexPairs[c][1]
+	}
+	return n + 32
+}
