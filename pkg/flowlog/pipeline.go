@@ -7,9 +7,12 @@ import (
 )
 
 // chunkBytes is about how many bytes of lines a worker parses at a time:
-// enough to make handing a chunk over cheap beside parsing it, few enough
-// that the chunks in flight stay a few megabytes.
-const chunkBytes = 256 << 10
+// enough to make handing a chunk over cheap beside parsing it (about 650
+// digest lines), few enough that a chunk and what is made of it stay in
+// a core's cache and the chunks in flight take little memory. Measured
+// on 1M lines: 64 KiB converts as fast as 128 KiB and faster than 256 KiB
+// (0.26 s against 0.29 s), at 30 MB peak RSS against 37 and 52.
+const chunkBytes = 64 << 10
 
 // chunksPerWorker is how many chunks each worker may have queued or
 // parsed ahead of the reader, bounding memory whatever the input's size.
