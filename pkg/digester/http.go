@@ -2,8 +2,6 @@ package digester
 
 import (
 	"bufio"
-	"compress/flate"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +11,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
@@ -158,6 +159,10 @@ func (h *HTTP) do(ctx context.Context, method, u string) (*http.Response, error)
 	if err != nil {
 		return nil, fmt.Errorf("new %s request: %w", method, err)
 	}
+	// Asked for here, a gzip digest reaches newBodyReader as it was sent,
+	// and is decompressed there by klauspost/compress, about a quarter
+	// faster than the transport's compress/gzip (BenchmarkGunzip).
+	req.Header.Set("Accept-Encoding", "gzip")
 	client := h.Client
 	if client == nil {
 		client = http.DefaultClient

@@ -517,3 +517,45 @@ func TestLimitReader(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPDigestContentEncoding reads a digest sent as vpcflow-digesterd or
+// a proxy may send it, with Content-Encoding: gzip: the digester asks for
+// gzip itself and decompresses the body as sent, so a corrupt one is a
+// malformed digest rather than a transport error.
+func TestHTTPDigestContentEncoding(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat(sampleDigest, 500)
+	gz := gzipBytes(t, big)
+	corrupt := append(append([]byte(nil), gz[:10]...), bytes.Repeat([]byte{0xff}, 64)...)
+	for _, tt := range []struct {
+		name    string
+		body    []byte
+		want    string
+		wantErr error
+	}{
+		{name: "gzip", body: gz, want: big},
+		{name: "corrupt", body: corrupt, wantErr: types.ErrMalformedDigest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var asked atomic.Value
+			f := &fakeDigesterd{getHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				asked.Store(r.Header.Get("Accept-Encoding"))
+				w.Header().Set("Content-Encoding", "gzip")
+				_, _ = w.Write(tt.body)
+			})}
+			d, _ := f.start(t, "/")
+			rc, err := d.Digest(context.Background(), testStart, testStop)
+			require.NoError(t, err)
+			got, err := io.ReadAll(rc)
+			require.NoError(t, rc.Close())
+			require.Equal(t, "gzip", asked.Load())
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, string(got))
+		})
+	}
+}

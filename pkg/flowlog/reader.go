@@ -3,8 +3,6 @@ package flowlog
 import (
 	"bufio"
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,6 +10,9 @@ import (
 	"io"
 	"net/netip"
 	"unsafe"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
 )
 
 // DefaultMaxLineBytes is the longest line a Reader accepts unless told
