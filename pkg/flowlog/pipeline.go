@@ -210,6 +210,18 @@ func (pl *pipeline) cut(src *lineSource, f format) {
 		return true
 	}
 	for {
+		// Whole lines already read are copied in runs; the line after
+		// them, which the buffer holds only in part, is read alone.
+		if room := chunkBytes - len(c.data); room > 0 {
+			n := len(c.data)
+			var first int64
+			if c.data, first = src.appendBlock(c.data, room); len(c.data) > n {
+				if n == 0 {
+					c.firstLine = first
+				}
+				continue
+			}
+		}
 		line, long, ok := src.next()
 		// The chunk being filled is handed over when it is full, when the
 		// input ends, and before an over-long line.

@@ -2,6 +2,7 @@ package flowlog
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"fmt"
@@ -70,28 +71,34 @@ func TestWorkersMatchSequential(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	_, _ = zw.Write(data)
 	_ = zw.Close()
+	// Without CRLF ends, most lines are copied in runs (appendBlock).
+	lf := bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 	corrupt := append([]byte(nil), gz.Bytes()...)
 	corrupt[len(corrupt)/2] ^= 0xff
 	tests := []struct {
-		name string
-		in   func() io.Reader
+		name  string
+		in    func() io.Reader
+		limit int // the line limit; 200 when 0
 	}{
-		{"plain", func() io.Reader { return bytes.NewReader(data) }},
-		{"gzip", func() io.Reader { return bytes.NewReader(gz.Bytes()) }},
-		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(data[:len(data)/100])) }},
-		{"corrupt gzip", func() io.Reader { return bytes.NewReader(corrupt) }},
+		{"plain", func() io.Reader { return bytes.NewReader(data) }, 0},
+		{"LF only", func() io.Reader { return bytes.NewReader(lf) }, 0},
+		{"LF only, default line limit", func() io.Reader { return bytes.NewReader(lf) }, DefaultMaxLineBytes},
+		{"gzip", func() io.Reader { return bytes.NewReader(gz.Bytes()) }, 0},
+		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(data[:len(data)/100])) }, 0},
+		{"corrupt gzip", func() io.Reader { return bytes.NewReader(corrupt) }, 0},
 		{"read error", func() io.Reader {
 			return io.MultiReader(bytes.NewReader(data[:len(data)/3]), iotest.ErrReader(io.ErrClosedPipe))
-		}},
-		{"no final newline", func() io.Reader { return bytes.NewReader(data[:len(data)-1]) }},
+		}, 0},
+		{"no final newline", func() io.Reader { return bytes.NewReader(data[:len(data)-1]) }, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			want, wantStats, wantErr := readEvery(t, tt.in(), WithMaxLineBytes(200))
+			limit := cmp.Or(tt.limit, 200)
+			want, wantStats, wantErr := readEvery(t, tt.in(), WithMaxLineBytes(limit))
 			require.Positive(t, wantStats.Skipped)
 			for _, workers := range []int{2, 5} {
-				got, gotStats, gotErr := readEvery(t, tt.in(), WithMaxLineBytes(200), WithWorkers(workers))
+				got, gotStats, gotErr := readEvery(t, tt.in(), WithMaxLineBytes(limit), WithWorkers(workers))
 				require.Equal(t, len(want), len(got), "workers %d", workers)
 				require.Equal(t, want, got, "workers %d", workers)
 				require.Equal(t, wantStats, gotStats, "workers %d", workers)

@@ -306,6 +306,32 @@ func (s *lineSource) next() (line []byte, long, ok bool) {
 	return line, false, true
 }
 
+// appendBlock appends to dst the whole lines already buffered, up to max
+// bytes, as they are (each ending in '\n'), counting them, and returns dst
+// and the number of lines before them; it appends nothing when no whole
+// line is buffered or one holds a '\r'. Copying a run of lines at once
+// spares cutting each apart: a line of a run is shorter than max, so with
+// max at most the line limit none is over-long, and with no '\r' none
+// has an end-of-line to trim.
+func (s *lineSource) appendBlock(dst []byte, max int) ([]byte, int64) {
+	if s.done {
+		return dst, s.lines
+	}
+	b, _ := s.br.Peek(min(s.br.Buffered(), max, s.maxLine))
+	end := bytes.LastIndexByte(b, '\n')
+	if end < 0 || bytes.IndexByte(b[:end], '\r') >= 0 {
+		return dst, s.lines
+	}
+	b = b[:end+1]
+	first := s.lines
+	s.lines += int64(bytes.Count(b, newline))
+	dst = append(dst, b...)
+	_, _ = s.br.Discard(len(b))
+	return dst, first
+}
+
+var newline = []byte{'\n'}
+
 // discardLine reads past the rest of an over-long line.
 func (s *lineSource) discardLine() {
 	for {
