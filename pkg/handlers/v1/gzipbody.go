@@ -31,12 +31,19 @@ const gzipFlushInterval = 100 * time.Millisecond
 // returns, after which nothing touches the ResponseWriter.
 type gzipBody struct {
 	mu      sync.Mutex
-	zw      *gzip.Writer
+	zw      compressor
 	rc      *http.ResponseController
 	timer   *time.Timer
 	pending bool  // bytes written since the last flush
 	stopped bool  // the handler is done with the ResponseWriter
 	err     error // a failed flush, reported by the next call
+}
+
+// compressor is a gzip writer: klauspost's in the service, the standard
+// library's in the benchmark beside it.
+type compressor interface {
+	io.WriteCloser
+	Flush() error
 }
 
 // newGzipBody returns the compressing writer for w, whose bytes go to out
@@ -129,4 +136,6 @@ func (g *gzipBody) stopLocked() {
 	g.stopped = true
 }
 
+// errBodyStopped is returned by a Write after the body was stopped or
+// closed: the handler is done with the ResponseWriter.
 var errBodyStopped = errors.New("gzip body written after it ended")
