@@ -95,6 +95,9 @@ func NewClient(ctx context.Context, o Options) (*s3.Client, error) {
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 			so.UsePathStyle = true
+			if skipsPayloadSigning(o.Endpoint) {
+				so.APIOptions = append(so.APIOptions, addUnsignedPayload)
+			}
 		}
 	}), nil
 }

@@ -161,14 +161,15 @@ func (h *Graph) Get(w http.ResponseWriter, r *http.Request) {
 	}
 	defer body.Close()
 	var out io.Writer
-	var finish func() error
+	finish, release := func() error { return nil }, func() {}
 	if encoding == gzipEncoding {
 		// Stored compressed and the client takes it so: the stored bytes
 		// go out as they are.
-		out, finish = startEncodedBody(w, DOTContentType, id+".dot", encoding, h.WriteTimeout)
+		out = startEncodedBody(w, DOTContentType, id+".dot", encoding, h.WriteTimeout)
 	} else {
-		out, finish = startBody(w, r, DOTContentType, id+".dot", h.WriteTimeout)
+		out, finish, release = startBody(w, r, DOTContentType, id+".dot", h.WriteTimeout)
 	}
+	defer release()
 	readErr, writeErr := streamGraph(out, body)
 	if readErr == nil && writeErr == nil {
 		writeErr = finish()
@@ -212,12 +213,12 @@ func (h *Graph) openGraph(r *http.Request, id string) (io.ReadCloser, string, er
 
 // startEncodedBody sends the 200 headers of a body already in encoding and
 // returns the writer for it.
-func startEncodedBody(w http.ResponseWriter, contentType, filename, encoding string, timeout time.Duration) (io.Writer, func() error) {
+func startEncodedBody(w http.ResponseWriter, contentType, filename, encoding string, timeout time.Duration) io.Writer {
 	h := setBodyHeaders(w, contentType, filename)
 	h.Set("Content-Encoding", encoding)
 	h.Del("Content-Length")
 	w.WriteHeader(http.StatusOK)
-	return newProgressWriter(w, timeout), func() error { return nil }
+	return newProgressWriter(w, timeout)
 }
 
 // copyBufferBytes is the size of the buffer a graph is streamed through.

@@ -1,7 +1,6 @@
 package v1
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -94,19 +93,21 @@ func acceptsGzip(r *http.Request) bool {
 }
 
 // startBody sends the 200 headers and returns the writer for the body,
-// gzip-compressed when the client takes it, and the function that ends it.
-func startBody(w http.ResponseWriter, r *http.Request, contentType, filename string, timeout time.Duration) (io.Writer, func() error) {
+// gzip-compressed when the client takes it, the function that ends it and
+// the one that releases it, which the handler must call (deferred) on every
+// path before it returns.
+func startBody(w http.ResponseWriter, r *http.Request, contentType, filename string, timeout time.Duration) (out io.Writer, finish func() error, release func()) {
 	h := setBodyHeaders(w, contentType, filename)
-	out := newProgressWriter(w, timeout)
+	out = newProgressWriter(w, timeout)
 	if !acceptsGzip(r) {
 		w.WriteHeader(http.StatusOK)
-		return out, func() error { return nil }
+		return out, func() error { return nil }, func() {}
 	}
 	h.Set("Content-Encoding", "gzip")
 	h.Del("Content-Length")
 	w.WriteHeader(http.StatusOK)
-	gz, _ := gzip.NewWriterLevel(out, gzip.BestSpeed)
-	return flushingWriter{gz: gz, rc: http.NewResponseController(w)}, gz.Close
+	gz := newGzipBody(w, out)
+	return gz, gz.Close, gz.stop
 }
 
 // setBodyHeaders sets the headers every 200 answer with a body carries and
@@ -117,29 +118,6 @@ func setBodyHeaders(w http.ResponseWriter, contentType, filename string) http.He
 	h.Set("Content-Disposition", `inline; filename="`+filename+`"`)
 	h.Add("Vary", "Accept, Accept-Encoding")
 	return h
-}
-
-// flushingWriter flushes the compressor after every write (the writers
-// above it write tens of kilobytes at a time), so the client receives what
-// was sent so far, a stream broken midway shows as such, and compression
-// memory stays flat.
-type flushingWriter struct {
-	gz *gzip.Writer
-	rc *http.ResponseController
-}
-
-func (f flushingWriter) Write(p []byte) (int, error) {
-	n, err := f.gz.Write(p)
-	if err == nil {
-		err = f.gz.Flush()
-	}
-	if err == nil {
-		// A writer that cannot flush (a test recorder) keeps the bytes.
-		if ferr := f.rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
-			err = ferr
-		}
-	}
-	return n, err
 }
 
 // getView answers a view of the graph id: the graph must be complete, then
@@ -357,7 +335,8 @@ func (h *Graph) openRecords(ctx context.Context, id string, objs types.ObjectSto
 // serve writes a 200 answer whose body write produces; a failure midway
 // breaks the connection, so a cut-short view is never taken for whole.
 func (h *Graph) serve(w http.ResponseWriter, r *http.Request, logger *slog.Logger, id, contentType, filename string, write func(io.Writer) error) {
-	out, finish := startBody(w, r, contentType, filename, h.WriteTimeout)
+	out, finish, release := startBody(w, r, contentType, filename, h.WriteTimeout)
+	defer release()
 	client := &clientWriter{w: out}
 	err := write(client)
 	if err == nil {
