@@ -676,3 +676,35 @@ func TestBuiltinMaxFlows(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(want), got)
 }
+
+// TestBuiltinCorruptGzipBody fails the window permanently, naming the file,
+// when a gzip file's body is truncated or damaged past a valid header.
+func TestBuiltinCorruptGzipBody(t *testing.T) {
+	t.Parallel()
+	const a1 = "111122223333"
+	var lines []string
+	for i := range 2000 {
+		lines = append(lines, rec(a1, "eni-1", fmt.Sprintf("10.0.%d.%d", i/250, i%250), "10.9.9.9", 40000+i, 443, 6, 1, 100, 10, 70, "ACCEPT"))
+	}
+	good := gzipBytes(t, body(append([]string{defaultHeader}, lines...)...))
+	flipped := append([]byte(nil), good...)
+	flipped[len(flipped)/2] ^= 0xff
+	for name, content := range map[string][]byte{
+		"truncated": good[:len(good)/2],
+		"flipped":   flipped,
+		"checksum":  append(append([]byte(nil), good[:len(good)-8]...), 0, 0, 0, 0, 0, 0, 0, 0),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			key := plainKey(a1, "us-east-1", "20261101T1010Z", -1, ".log.gz")
+			path := filepath.Join(dir, filepath.FromSlash(key))
+			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+			require.NoError(t, os.WriteFile(path, content, 0o644))
+			_, err := digestAll(t, &Builtin{Source: Dir{Path: dir}}, testStart, testStop)
+			require.ErrorIs(t, err, flowlog.ErrCorrupt)
+			require.True(t, types.IsPermanent(err), "%v", err)
+			require.Contains(t, err.Error(), key)
+		})
+	}
+}

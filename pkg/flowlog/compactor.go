@@ -95,6 +95,28 @@ func NewBoundedCompactor(maxFlows int) *Compactor {
 // and the Compactor already holds its bound of flows; rec is then left
 // out, and records of flows it holds still merge.
 func (c *Compactor) Add(rec *Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.add(rec)
+}
+
+// AddAll merges recs into the digest in order, as Add does each, taking the
+// lock once: goroutines that each hand over a batch of records wait on each
+// other far less than when each record takes the lock. It stops at the
+// first error (wrapping ErrTooManyFlows) and returns it.
+func (c *Compactor) AddAll(recs []Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range recs {
+		if err := c.add(&recs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add is Add with c.mu held.
+func (c *Compactor) add(rec *Record) error {
 	srcPort, dstPort := rec.SrcPort, rec.DstPort
 	if srcPort >= dstPort {
 		srcPort = 0
@@ -106,8 +128,6 @@ func (c *Compactor) Add(rec *Record) error {
 		dstPort:  uint16(min(max(dstPort, 0), 65535)),
 		protocol: int16(min(max(rec.Protocol, -1), 255)),
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	k.src = c.addrID(rec.SrcAddr)
 	k.dst = c.addrID(rec.DstAddr)
 	k.account = c.id(rec.AccountID)
@@ -200,7 +220,8 @@ func (c *Compactor) Each(fn func(*Record) error) error {
 		order[i] = uint32(i)
 	}
 	flows, names, addrs := &c.flows, c.names, c.addrs
-	slices.SortFunc(order, func(a, b uint32) int { return compareEntries(names, addrs, flows.at(a), flows.at(b)) })
+	nameRank, addrRank := c.ranks()
+	slices.SortFunc(order, func(a, b uint32) int { return compareEntries(nameRank, addrRank, flows.at(a), flows.at(b)) })
 	rec := Record{Version: 2, LogStatus: StatusOK}
 	for _, i := range order {
 		e := flows.at(i)
@@ -279,10 +300,32 @@ type flowEntry struct {
 	totals flowTotals
 }
 
+// ranks returns the place of each name and address number in the order
+// of the values they number (strings.Compare, netip.Addr.Compare), so that
+// sorting flows compares small integers instead of strings and addresses:
+// numbers are distinct values, so their ranks are distinct too.
+func (c *Compactor) ranks() (nameRank, addrRank []uint32) {
+	return rankOf(c.names, strings.Compare), rankOf(c.addrs, netip.Addr.Compare)
+}
+
+func rankOf[T any](values []T, compare func(a, b T) int) []uint32 {
+	ids := make([]uint32, len(values))
+	for i := range ids {
+		ids[i] = uint32(i)
+	}
+	slices.SortFunc(ids, func(a, b uint32) int { return compare(values[a], values[b]) })
+	rank := make([]uint32, len(values))
+	for r, id := range ids {
+		rank[id] = uint32(r)
+	}
+	return rank
+}
+
 // compareEntries orders flows by start, end, account, interface, source and
 // destination address (IPv4 before IPv6, as netip.Addr.Compare does), ports,
-// protocol, action; distinct flows never compare equal.
-func compareEntries(names []string, addrs []netip.Addr, a, b *flowEntry) int {
+// protocol, action, given the ranks of the names and addresses (see ranks);
+// distinct flows never compare equal.
+func compareEntries(nameRank, addrRank []uint32, a, b *flowEntry) int {
 	ka, kb := &a.key, &b.key
 	if c := cmp.Compare(a.totals.start, b.totals.start); c != 0 {
 		return c
@@ -290,16 +333,16 @@ func compareEntries(names []string, addrs []netip.Addr, a, b *flowEntry) int {
 	if c := cmp.Compare(a.totals.end, b.totals.end); c != 0 {
 		return c
 	}
-	if c := strings.Compare(names[ka.account], names[kb.account]); c != 0 {
+	if c := cmp.Compare(nameRank[ka.account], nameRank[kb.account]); c != 0 {
 		return c
 	}
-	if c := strings.Compare(names[ka.iface], names[kb.iface]); c != 0 {
+	if c := cmp.Compare(nameRank[ka.iface], nameRank[kb.iface]); c != 0 {
 		return c
 	}
-	if c := addrs[ka.src].Compare(addrs[kb.src]); c != 0 {
+	if c := cmp.Compare(addrRank[ka.src], addrRank[kb.src]); c != 0 {
 		return c
 	}
-	if c := addrs[ka.dst].Compare(addrs[kb.dst]); c != 0 {
+	if c := cmp.Compare(addrRank[ka.dst], addrRank[kb.dst]); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(ka.srcPort, kb.srcPort); c != 0 {
@@ -311,7 +354,7 @@ func compareEntries(names []string, addrs []netip.Addr, a, b *flowEntry) int {
 	if c := cmp.Compare(ka.protocol, kb.protocol); c != 0 {
 		return c
 	}
-	return strings.Compare(names[ka.action], names[kb.action])
+	return cmp.Compare(nameRank[ka.action], nameRank[kb.action])
 }
 
 func addSaturating(a, b int64) int64 {

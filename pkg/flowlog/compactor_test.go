@@ -262,3 +262,26 @@ func TestCompactorBound(t *testing.T) {
 	}
 	require.Equal(t, 100, unbounded.Len())
 }
+
+// TestCompactorAddAll merges a batch exactly as Add merges each record, and
+// stops at the bound.
+func TestCompactorAddAll(t *testing.T) {
+	t.Parallel()
+	recs := randomRecords(3, 5000)
+	one, all := NewCompactor(), NewCompactor()
+	for i := range recs {
+		require.NoError(t, one.Add(&recs[i]))
+	}
+	require.NoError(t, all.AddAll(recs[:1234]))
+	require.NoError(t, all.AddAll(recs[1234:]))
+	var want, got bytes.Buffer
+	_, err := one.WriteTo(&want)
+	require.NoError(t, err)
+	_, err = all.WriteTo(&got)
+	require.NoError(t, err)
+	require.Equal(t, want.String(), got.String())
+
+	bounded := NewBoundedCompactor(3)
+	require.ErrorIs(t, bounded.AddAll(recs), ErrTooManyFlows)
+	require.Equal(t, 3, bounded.Len())
+}
