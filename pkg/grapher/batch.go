@@ -247,15 +247,23 @@ func (w *Writer) drawBatch(recs []flowlog.Record, et *edgeText) error {
 	return nil
 }
 
-// appendBatchEdge appends the edge statement of record i of b, as
+// appendBatchEdge appends the edge statement of record i of batch, as
 // appendEdge does, copying each number from the text it was read from
 // when that text is how the number is written.
 func appendBatchEdge(b []byte, batch *flowlog.Batch, i int) []byte {
-	rec := &batch.Records[i]
+	return appendEdgeOf(b, &batch.Records[i], batch, i)
+}
+
+// appendEdgeOf appends the edge statement of rec, record i of batch when
+// batch is not nil, formatting its numbers or, from a batch, copying them.
+func appendEdgeOf(b []byte, rec *flowlog.Record, batch *flowlog.Batch, i int) []byte {
 	b = append(b, '\t')
 	b = appendNodeID(b, rec.SrcAddr)
 	b = append(b, " -> "...)
 	b = appendNodeID(b, rec.DstAddr)
+
+	// Each value is written once into the attributes; the label repeats
+	// the same bytes, copied from where they were written.
 	var spans [len(attrNames)][2]int
 	for k, name := range attrNames {
 		b = append(b, name...)
@@ -267,11 +275,13 @@ func appendBatchEdge(b []byte, batch *flowlog.Batch, i int) []byte {
 			b = appendEscaped(b, rec.InterfaceID)
 		default:
 			// attrNames are in the order of flowlog's Raw values.
-			if t := batch.Raw(i, k); canonical(t) {
-				b = append(b, t...)
-			} else {
-				b = appendNumber(b, rec, k)
+			if batch != nil {
+				if t := batch.Raw(i, k); canonical(t) {
+					b = append(b, t...)
+					break
+				}
 			}
+			b = appendNumber(b, rec, k)
 		}
 		spans[k][1] = len(b)
 	}

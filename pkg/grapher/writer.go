@@ -91,49 +91,7 @@ func (w *Writer) Edge(rec *flowlog.Record) error {
 }
 
 // appendEdge appends the edge statement of rec, whose addresses are drawable.
-func appendEdge(b []byte, rec *flowlog.Record) []byte {
-	b = append(b, '\t')
-	b = appendNodeID(b, rec.SrcAddr)
-	b = append(b, " -> "...)
-	b = appendNodeID(b, rec.DstAddr)
-
-	// Each value is formatted once into the attributes; the label repeats
-	// the same bytes, copied from where they were written.
-	var spans [len(attrNames)][2]int
-	for i, name := range attrNames {
-		b = append(b, name...)
-		spans[i][0] = len(b)
-		switch i {
-		case 0:
-			b = appendEscaped(b, rec.AccountID)
-		case 1:
-			b = appendEscaped(b, rec.InterfaceID)
-		case 2:
-			b = strconv.AppendInt(b, int64(rec.SrcPort), 10)
-		case 3:
-			b = strconv.AppendInt(b, int64(rec.DstPort), 10)
-		case 4:
-			b = appendProtocol(b, rec.Protocol)
-		case 5:
-			b = strconv.AppendInt(b, rec.Packets, 10)
-		case 6:
-			b = strconv.AppendInt(b, rec.Bytes, 10)
-		case 7:
-			b = strconv.AppendInt(b, rec.Start, 10)
-		case 8:
-			b = strconv.AppendInt(b, rec.End, 10)
-		}
-		spans[i][1] = len(b)
-	}
-	b = append(b, `" color="`...)
-	b = append(b, color(rec.Action)...)
-	b = append(b, `" label="`...)
-	for i, name := range labelNames {
-		b = append(b, name...)
-		b = append(b, b[spans[i][0]:spans[i][1]]...)
-	}
-	return append(b, "\"]\n"...)
-}
+func appendEdge(b []byte, rec *flowlog.Record) []byte { return appendEdgeOf(b, rec, nil, 0) }
 
 // Close ends the digraph and flushes it. It does not close the underlying
 // writer.
