@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -432,6 +433,8 @@ func (s *Service) defaultDigester(ctx context.Context) (types.Digester, error) {
 		Regions:      cfg.FlowLogsScanRegions,
 		MaxLineBytes: cfg.MaxLineBytes,
 		MaxFlows:     cfg.MaxFlows,
+		MemoryBytes:  cfg.DigestMemoryBytes,
+		SpillDir:     cfg.SpillDir,
 		Logger:       s.Logger,
 	}
 	switch {
@@ -460,6 +463,11 @@ func (s *Service) defaultDigester(ctx context.Context) (types.Digester, error) {
 	}
 	if err := builtin.Validate(); err != nil {
 		return nil, err
+	}
+	if builtin.Source != nil && cfg.SpillDir != "" {
+		if fi, err := os.Stat(cfg.SpillDir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("GRAPHERD_SPILL_DIR: %q is not a folder this process can reach", cfg.SpillDir)
+		}
 	}
 	return builtin, nil
 }

@@ -69,8 +69,8 @@ var ErrNoFlowLogs = errors.New("no flow log files for the window")
 // Only the day and hour folders the window (widened by Slack) touches are
 // listed, and only files whose name timestamp falls in it are read. Records
 // are kept when they overlap the window and compacted the way
-// vpcflow-digesterd does (see flowlog.Compactor), so memory grows with
-// distinct flows, not with the size of the files.
+// vpcflow-digesterd does (see flowlog.PartitionedCompactor), within a
+// memory budget beyond which the flows spill to disk.
 type Builtin struct {
 	// Source holds the files (FLOW_LOGS_DIR or VPC_FLOW_LOGS_BUCKET). Without
 	// one, Digest returns an error wrapping types.ErrNoSource.
@@ -101,11 +101,19 @@ type Builtin struct {
 	// not positive means flowlog's default. Longer lines are skipped and
 	// counted.
 	MaxLineBytes int
-	// MaxFlows bounds the distinct flows held while compacting a window
-	// (GRAPHERD_MAX_FLOWS), so that memory stays bounded whatever the
-	// window; not positive means no bound. A window with more fails
-	// permanently, naming the bound.
+	// MaxFlows bounds the distinct flows of a window (GRAPHERD_MAX_FLOWS),
+	// and so the disk the compaction spills to and the size of the graph;
+	// not positive means no bound. A window with more fails permanently,
+	// naming the bound.
 	MaxFlows int
+	// MemoryBytes is the memory the window's flows take while they are
+	// compacted (GRAPHERD_DIGEST_MEMORY_BYTES); beyond it they spill to
+	// temporary files in SpillDir. Not positive means
+	// flowlog.DefaultMemoryBytes. See flowlog.PartitionedCompactor.
+	MemoryBytes int64
+	// SpillDir is the folder of the spill files (GRAPHERD_SPILL_DIR);
+	// empty means the system's temporary folder.
+	SpillDir string
 	// Logger receives a summary of each digest and warnings about files or
 	// lines left out; nil discards them.
 	Logger *slog.Logger
@@ -156,28 +164,40 @@ func (b *Builtin) Digest(ctx context.Context, start, stop time.Time) (io.ReadClo
 		return nil, fmt.Errorf("digester: %w %s", ErrNoFlowLogs, msg)
 	}
 
-	comp := flowlog.NewBoundedCompactor(b.MaxFlows)
+	comp := flowlog.NewPartitionedCompactor(flowlog.PartitionOptions{
+		MaxFlows: b.MaxFlows, MemoryBytes: b.MemoryBytes, Dir: b.SpillDir,
+	})
 	st, err := b.readFiles(ctx, w, files, comp, log)
-	if errors.Is(err, flowlog.ErrTooManyFlows) {
-		return nil, types.Permanent(fmt.Errorf("digester: the window holds more than %d distinct flows, the bound "+
-			"GRAPHERD_MAX_FLOWS sets (%d flows reached after %d records of %d files): ask for a shorter window or raise the bound: %w",
-			b.MaxFlows, comp.Len(), st.records, len(files), err))
+	flows := 0
+	if err == nil {
+		if st.records == 0 && st.malformedFiles > 0 {
+			_ = comp.Close()
+			return nil, types.Permanent(fmt.Errorf("digester: no usable record: %d of %d flow log files malformed: %w",
+				st.malformedFiles, len(files), flowlog.ErrMalformedParquet))
+		}
+		flows, err = comp.Compact(ctx)
 	}
 	if err != nil {
+		known := max(flows, comp.Len())
+		_ = comp.Close()
+		if errors.Is(err, flowlog.ErrTooManyFlows) {
+			return nil, types.Permanent(fmt.Errorf("digester: the window holds more than %d distinct flows, the bound "+
+				"GRAPHERD_MAX_FLOWS sets (%d flows known after %d records of %d files): ask for a shorter window or raise the bound: %w",
+				b.MaxFlows, known, st.records, len(files), err))
+		}
 		return nil, err
 	}
-	if st.records == 0 && st.malformedFiles > 0 {
-		return nil, types.Permanent(fmt.Errorf("digester: no usable record: %d of %d flow log files malformed: %w",
-			st.malformedFiles, len(files), flowlog.ErrMalformedParquet))
-	}
+	spilled := comp.Stats()
 	log.Info("flow logs digested", "files", len(files), "lines", st.lines, "records", st.records,
-		"kept", st.kept, "skipped_lines", st.skipped, "skipped_files", st.malformedFiles, "flows", comp.Len(),
+		"kept", st.kept, "skipped_lines", st.skipped, "skipped_files", st.malformedFiles, "flows", flows,
+		"spills", spilled.Spills, "spill_peak_bytes", spilled.PeakDiskBytes,
 		"duration", time.Since(began).Round(time.Millisecond))
 
 	pr, pw := io.Pipe()
 	go func() {
 		_, err := comp.WriteTo(pw)
 		pw.CloseWithError(err)
+		_ = comp.Close()
 	}()
 	return pr, nil
 }
@@ -504,7 +524,7 @@ type readStats struct {
 
 // readFiles reads the files concurrently into comp, keeping the records that
 // overlap the window. The first failure cancels the others and is returned.
-func (b *Builtin) readFiles(ctx context.Context, w window, files []string, comp *flowlog.Compactor, log *slog.Logger) (readStats, error) {
+func (b *Builtin) readFiles(ctx context.Context, w window, files []string, comp *flowlog.PartitionedCompactor, log *slog.Logger) (readStats, error) {
 	var lines, records, kept, skipped, malformed atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.concurrency())
@@ -540,7 +560,7 @@ type fileStats struct {
 	malformed error
 }
 
-func (b *Builtin) readFile(ctx context.Context, w window, key string, comp *flowlog.Compactor) (fileStats, error) {
+func (b *Builtin) readFile(ctx context.Context, w window, key string, comp *flowlog.PartitionedCompactor) (fileStats, error) {
 	var st fileStats
 	rc, err := b.Source.Open(ctx, key)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -707,4 +708,45 @@ func TestBuiltinCorruptGzipBody(t *testing.T) {
 			require.Contains(t, err.Error(), key)
 		})
 	}
+}
+
+// TestBuiltinSpills digests a window of 40,000 distinct flows in the least
+// memory it takes (1 MiB, which holds about 11,000 flows): the flows spill
+// to files in SpillDir, none of which is left behind, and the digest is the
+// one the window gives in memory.
+func TestBuiltinSpills(t *testing.T) {
+	t.Parallel()
+	dir, _ := distinctTree(t, 40_000, 8)
+	want, err := digestAll(t, &Builtin{Source: Dir{Path: dir}}, testStart, testStop)
+	require.NoError(t, err)
+	require.Equal(t, 40_000, strings.Count(want, "\n"), "the window's flows are distinct")
+
+	spillDir := t.TempDir()
+	var logs bytes.Buffer
+	small := &Builtin{Source: Dir{Path: dir}, MemoryBytes: 1, SpillDir: spillDir,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	got, err := digestAll(t, small, testStart, testStop)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	var summary struct {
+		Flows  int   `json:"flows"`
+		Spills int   `json:"spills"`
+		Peak   int64 `json:"spill_peak_bytes"`
+	}
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, "flow logs digested") {
+			require.NoError(t, json.Unmarshal([]byte(line), &summary))
+		}
+	}
+	require.Equal(t, 40_000, summary.Flows)
+	require.Positive(t, summary.Spills, "the window spilled: %s", logs.String())
+	require.Positive(t, summary.Peak)
+	left, err := os.ReadDir(spillDir)
+	require.NoError(t, err)
+	require.Empty(t, left)
+
+	_, err = (&Builtin{Source: Dir{Path: dir}, MemoryBytes: 1, SpillDir: filepath.Join(spillDir, "gone")}).
+		Digest(context.Background(), testStart, testStop)
+	require.ErrorContains(t, err, "spill flows to disk")
+	require.False(t, types.IsPermanent(err), "a full or missing disk may be fixed: the job is retried")
 }

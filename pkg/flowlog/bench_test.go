@@ -206,3 +206,57 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	return len(p), nil
 }
+
+// BenchmarkCompactors compacts the same 1,000,000 records, nearly all of
+// them distinct flows, handed over 512 at a time from two goroutines, and
+// writes the digest, with Compactor (every flow in one table) and with
+// PartitionedCompactor in its default budget (which spills here) and in
+// one large enough to hold them, side by side.
+func BenchmarkCompactors(b *testing.B) {
+	const lines = 1_000_000
+	var recs []flowlog.Record
+	_ = flowlogtest.Records(flowlogtest.Spec{Lines: lines, Addrs: 20000, Seed: 1}, func(r *flowlog.Record) error {
+		recs = append(recs, *r)
+		return nil
+	})
+	type compactor interface {
+		AddAll([]flowlog.Record) error
+		io.WriterTo
+	}
+	run := func(b *testing.B, newCompactor func() compactor) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c := newCompactor()
+			var wg sync.WaitGroup
+			for w := range 2 {
+				wg.Go(func() {
+					for i := w * 512; i < len(recs); i += 2 * 512 {
+						if err := c.AddAll(recs[i:min(i+512, len(recs))]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if _, err := c.WriteTo(io.Discard); err != nil {
+				b.Fatal(err)
+			}
+			if p, ok := c.(*flowlog.PartitionedCompactor); ok {
+				_ = p.Close()
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/record")
+	}
+	b.Run("compactor", func(b *testing.B) {
+		run(b, func() compactor { return flowlog.NewCompactor() })
+	})
+	b.Run("partitioned-32MiB", func(b *testing.B) {
+		run(b, func() compactor { return flowlog.NewPartitionedCompactor(flowlog.PartitionOptions{Dir: b.TempDir()}) })
+	})
+	b.Run("partitioned-in-memory", func(b *testing.B) {
+		run(b, func() compactor {
+			return flowlog.NewPartitionedCompactor(flowlog.PartitionOptions{MemoryBytes: 1 << 30})
+		})
+	})
+}

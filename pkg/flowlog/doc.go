@@ -14,5 +14,6 @@
 // Lines that carry no flow (blank, header, NODATA, SKIPDATA) are skipped;
 // malformed lines are skipped and counted, never a panic. The package has no
 // knowledge of graphs or storage: package grapher draws the records and the
-// digesters compact them with a Compactor.
+// digesters compact them with a Compactor (in memory) or a
+// PartitionedCompactor (within a memory budget, spilling to disk beyond it).
 package flowlog

@@ -186,11 +186,18 @@ type Config struct {
 	MaxDigestBytes int64 `env:"GRAPHERD_MAX_DIGEST_BYTES" envDefault:"8589934592"`
 	// MaxLineBytes is the longest digest or flow log line accepted.
 	MaxLineBytes int `env:"GRAPHERD_MAX_LINE_BYTES" envDefault:"65536"`
-	// MaxFlows bounds the distinct flows the built-in digester holds while
-	// compacting one window (about 160 bytes each at the peak, so the
-	// default bounds it near 320 MB); a window with more fails permanently,
-	// naming the bound. See docs/limits.md.
+	// MaxFlows bounds the distinct flows of one window the built-in
+	// digester compacts, and so the disk its spill files take (at most
+	// about 200 bytes a flow) and the graph's size; a window with more
+	// fails permanently, naming the bound. See docs/limits.md.
 	MaxFlows int `env:"GRAPHERD_MAX_FLOWS" envDefault:"2000000"`
+	// DigestMemoryBytes is the memory the built-in digester's flows take
+	// while a window is compacted; beyond it they spill to temporary files
+	// in SpillDir. See docs/limits.md.
+	DigestMemoryBytes int64 `env:"GRAPHERD_DIGEST_MEMORY_BYTES" envDefault:"33554432"`
+	// SpillDir is the folder of the built-in digester's spill files; empty
+	// means the system's temporary folder (TMPDIR).
+	SpillDir string `env:"GRAPHERD_SPILL_DIR"`
 	// MaxBodyBytes is the largest request body the worker reads.
 	MaxBodyBytes int64 `env:"GRAPHERD_MAX_BODY_BYTES" envDefault:"65536"`
 	// GraphStorageCompression is how graphs are stored: "off" (plain DOT,
@@ -681,6 +688,10 @@ func (l *loader) validate(c *Config) {
 	l.between("GRAPHERD_MAX_DIGEST_BYTES", c.MaxDigestBytes, 1, math.MaxInt64)
 	l.between("GRAPHERD_MAX_LINE_BYTES", int64(c.MaxLineBytes), 1, maxLineBytesLimit)
 	l.between("GRAPHERD_MAX_FLOWS", int64(c.MaxFlows), 1, math.MaxInt32)
+	l.between("GRAPHERD_DIGEST_MEMORY_BYTES", c.DigestMemoryBytes, 1<<20, math.MaxInt64)
+	if strings.ContainsRune(c.SpillDir, 0) {
+		l.fail("GRAPHERD_SPILL_DIR", "%s is not a folder name", l.show("GRAPHERD_SPILL_DIR"))
+	}
 	c.GraphStorageCompression = l.oneOf("GRAPH_STORAGE_COMPRESSION", strings.ToLower(c.GraphStorageCompression), CompressionOff, CompressionGzip)
 	l.between("GRAPHERD_MAX_BODY_BYTES", c.MaxBodyBytes, 1, math.MaxInt64)
 	l.positive("GRAPHERD_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, "a duration greater than 0")

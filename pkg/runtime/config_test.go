@@ -122,7 +122,7 @@ func TestLoadDeclaresEverySeedVariable(t *testing.T) {
 		// Views.
 		"GRAPHERD_VIEW_MAX_NODES", "GRAPHERD_VIEW_MAX_EDGES", "GRAPHERD_VIEW_MAX_SVG_NODES", "GRAPHERD_VIEW_SVG_TIMEOUT",
 		// Limits and storage options of the digest and graph.
-		"GRAPHERD_MAX_FLOWS", "GRAPH_STORAGE_COMPRESSION",
+		"GRAPHERD_MAX_FLOWS", "GRAPH_STORAGE_COMPRESSION", "GRAPHERD_DIGEST_MEMORY_BYTES", "GRAPHERD_SPILL_DIR",
 	}
 	for _, k := range seed {
 		require.True(t, declared[k], "variable %s is not declared", k)
@@ -308,8 +308,11 @@ func TestLoadValidValues(t *testing.T) {
 			"GRAPHERD_MAX_WINDOW": "24h", "GRAPHERD_MAX_DIGEST_BYTES": "1048576", "GRAPHERD_MAX_LINE_BYTES": "1024",
 			"GRAPHERD_MAX_BODY_BYTES": "4096", "GRAPHERD_SHUTDOWN_TIMEOUT": "1m30s", "GRAPHERD_HTTP_TIMEOUT": "5s",
 			"GRAPHERD_HTTP_RETRIES": "0", "GRAPHERD_MAX_FLOWS": "1000", "GRAPH_STORAGE_COMPRESSION": "GZIP",
+			"GRAPHERD_DIGEST_MEMORY_BYTES": "16777216", "GRAPHERD_SPILL_DIR": "/var/tmp/grapherd",
 		}, func(t *testing.T, c *Config) {
 			require.Equal(t, 1000, c.MaxFlows)
+			require.Equal(t, int64(16<<20), c.DigestMemoryBytes)
+			require.Equal(t, "/var/tmp/grapherd", c.SpillDir)
 			require.Equal(t, CompressionGzip, c.GraphStorageCompression)
 			require.Equal(t, 24*time.Hour, c.MaxWindow)
 			require.Equal(t, int64(1<<20), c.MaxDigestBytes)
@@ -433,6 +436,9 @@ func TestLoadInvalidValuesNameTheVariable(t *testing.T) {
 		{"GRAPHERD_MAX_BODY_BYTES", "-5", nil, "at least 1"},
 		{"GRAPHERD_MAX_FLOWS", "0", nil, "between 1 and"},
 		{"GRAPHERD_MAX_FLOWS", "2M", nil, "not a whole number"},
+		{"GRAPHERD_DIGEST_MEMORY_BYTES", "1000", nil, "at least 1048576"},
+		{"GRAPHERD_DIGEST_MEMORY_BYTES", "64MiB", nil, "not a whole number"},
+		{"GRAPHERD_SPILL_DIR", "/tmp/a\x00b", nil, "not a folder name"},
 		{"GRAPH_STORAGE_COMPRESSION", "zstd", nil, "is not one of off, gzip"},
 		{"GRAPHERD_SHUTDOWN_TIMEOUT", "30", nil, "not a duration"},
 		{"GRAPHERD_SHUTDOWN_TIMEOUT", "-1s", nil, "greater than 0"},

@@ -6,4 +6,7 @@
 // the worker's peak RSS and the job's own phases. `make bench-e2e` runs it:
 //
 //	go test ./tools/benche2e -run '^$' -bench E2E -benchtime 3x
+//
+// BENCH_SERVICE_X=v in its environment sets X=v in the service's, to
+// measure a setting: BENCH_SERVICE_GRAPHERD_DIGEST_MEMORY_BYTES=16777216.
 package benche2e

@@ -255,6 +255,13 @@ func startService(b *testing.B, bin string, env map[string]string) *service {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	// BENCH_SERVICE_X=v sets X=v in the service's environment, to measure
+	// a setting (a memory budget, GOGC) without editing the benchmark.
+	for _, kv := range os.Environ() {
+		if rest, ok := strings.CutPrefix(kv, "BENCH_SERVICE_"); ok {
+			cmd.Env = append(cmd.Env, rest)
+		}
+	}
 	log := logFile(filepath.Join(b.TempDir(), "service.log"))
 	out, err := os.Create(string(log))
 	if err != nil {

@@ -1,0 +1,396 @@
+package flowlog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// poolRecords returns n records of at most flows distinct flows, in a
+// random order, with the values a Compactor clamps, saturates or names
+// "-" among them.
+func poolRecords(seed uint64, flows, n int) []Record {
+	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	addrs := []netip.Addr{netip.MustParseAddr("2001:db8::10"), netip.MustParseAddr("::ffff:10.0.0.1"), {}}
+	for i := range 300 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}))
+	}
+	pool := make([]Record, flows)
+	for i := range pool {
+		pool[i] = Record{
+			Version: 2, AccountID: []string{"123456789012", "210987654321", ""}[rng.IntN(3)],
+			InterfaceID: fmt.Sprintf("eni-%d", rng.IntN(20)),
+			SrcAddr:     addrs[rng.IntN(len(addrs))], DstAddr: addrs[rng.IntN(len(addrs))],
+			SrcPort: 32768 + rng.IntN(30000), DstPort: []int{22, 80, 443, 70000, -1}[rng.IntN(5)],
+			Protocol: []int{6, 17, 1, -1, 300}[rng.IntN(5)], Action: []string{ActionAccept, ActionReject}[rng.IntN(2)],
+			LogStatus: StatusOK,
+		}
+	}
+	recs := make([]Record, n)
+	for i := range recs {
+		r := pool[rng.IntN(flows)]
+		r.Packets, r.Bytes = int64(rng.IntN(100)), int64(rng.IntN(100000))
+		switch rng.IntN(500) {
+		case 0:
+			r.Bytes = math.MaxInt64 - 10
+		case 1:
+			r.Packets = -3 // counted as 0, in whatever groups records merge
+		}
+		r.Start = int64(1_700_000_000 + rng.IntN(3600))
+		r.End = r.Start + int64(rng.IntN(600))
+		recs[i] = r
+	}
+	return recs
+}
+
+// smallPartitioned returns a PartitionedCompactor whose tables hold
+// tableMax flows each and that stages stageMax records, so that a test's
+// few thousand flows spill as a window of millions would.
+func smallPartitioned(t *testing.T, maxFlows, tableMax, stageMax int) *PartitionedCompactor {
+	t.Helper()
+	c := NewPartitionedCompactor(PartitionOptions{MaxFlows: maxFlows, Dir: t.TempDir()})
+	c.tableMax, c.stageMax = tableMax, stageMax
+	for p := range c.parts {
+		c.parts[p].table.limit = tableMax
+	}
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	return c
+}
+
+func compactorDigest(t *testing.T, recs []Record) (string, int) {
+	t.Helper()
+	c := NewCompactor()
+	for i := range recs {
+		require.NoError(t, c.Add(&recs[i]))
+	}
+	var out bytes.Buffer
+	_, err := c.WriteTo(&out)
+	require.NoError(t, err)
+	return out.String(), c.Len()
+}
+
+// addConcurrently hands recs to c in batches from several goroutines.
+func addConcurrently(t *testing.T, c *PartitionedCompactor, recs []Record, workers, batch int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w * batch; i < len(recs); i += workers * batch {
+				if err := c.AddAll(recs[i:min(i+batch, len(recs))]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// TestPartitionedMatchesCompactor writes the same digest, byte for byte,
+// as Compactor, whether the flows stay in memory or spill, again and again,
+// to disk, and whichever goroutines add them.
+func TestPartitionedMatchesCompactor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name               string
+		flows, records     int
+		tableMax, stageMax int
+		spills, recompacts bool
+	}{
+		{name: "in memory", flows: 2000, records: 20000, tableMax: 1000, stageMax: 4096},
+		{name: "one flow", flows: 1, records: 3000, tableMax: 1000, stageMax: 100},
+		{name: "spills", flows: 5000, records: 8000, tableMax: 12, stageMax: 512, spills: true},
+		{name: "spills the same flows again and again", flows: 4000, records: 60000, tableMax: 4, stageMax: 64, spills: true, recompacts: true},
+		{name: "stage of one record", flows: 300, records: 2000, tableMax: 1, stageMax: 1, spills: true, recompacts: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			recs := poolRecords(uint64(tc.flows), tc.flows, tc.records)
+			want, flows := compactorDigest(t, recs)
+
+			c := smallPartitioned(t, 0, tc.tableMax, tc.stageMax)
+			addConcurrently(t, c, recs, 4, 97)
+			require.LessOrEqual(t, c.Len(), flows, "flows known before Compact are no more than there are")
+			n, err := c.Compact(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, flows, n)
+			require.Equal(t, flows, c.Len())
+			for range 2 {
+				var got bytes.Buffer
+				_, err := c.WriteTo(&got)
+				require.NoError(t, err)
+				require.Equal(t, want, got.String())
+			}
+			st := c.Stats()
+			require.Equal(t, tc.spills, st.Spills > 0, "spills: %+v", st)
+			if tc.recompacts || !tc.spills {
+				require.Equal(t, tc.recompacts, st.Recompactions > 0, "recompactions: %+v", st)
+			}
+			if tc.spills {
+				// Re-compaction keeps each file within about three times its
+				// partition's flows (two, plus the table that just spilled).
+				require.LessOrEqual(t, st.PeakDiskBytes, int64(3*flows+partitions*tc.tableMax)*entryBytes, "%+v", st)
+				require.Positive(t, st.Files)
+			}
+		})
+	}
+}
+
+// TestPartitionedBound fails a window with more flows than the bound,
+// naming the bound, and not one with exactly as many, however often its
+// flows were spilled.
+func TestPartitionedBound(t *testing.T) {
+	t.Parallel()
+	recs := poolRecords(7, 3000, 30000)
+	_, flows := compactorDigest(t, recs)
+
+	exact := smallPartitioned(t, flows, 4, 64)
+	require.NoError(t, exact.AddAll(recs))
+	n, err := exact.Compact(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, flows, n)
+	require.Positive(t, exact.Stats().Spills)
+
+	over := smallPartitioned(t, flows-1, 4, 64)
+	err = over.AddAll(recs)
+	if err == nil {
+		_, err = over.Compact(context.Background())
+	}
+	require.ErrorIs(t, err, ErrTooManyFlows)
+	require.Contains(t, err.Error(), fmt.Sprintf("more than %d distinct flows", flows-1))
+
+	// Held in memory, the bound is known as the partitions are merged.
+	early := smallPartitioned(t, 100, 1000, 64)
+	require.ErrorIs(t, early.AddAll(recs), ErrTooManyFlows)
+}
+
+// TestPartitionedSaturatesLikeCompactor sums a flow's records to the
+// largest int64 across a spill exactly as Compactor sums them in one
+// table, negative counts among them.
+func TestPartitionedSaturatesLikeCompactor(t *testing.T) {
+	t.Parallel()
+	base := poolRecords(11, 1, 1)[0]
+	base.SrcPort, base.DstPort = 40000, 443
+	// other is a flow of base's partition, so that adding it to a table of
+	// one flow spills base between its records.
+	in := newInterner()
+	part := func(r *Record) uint64 { k := in.key(r); return hashKey(&k) >> (64 - partitionBits) }
+	want := part(&base)
+	other := base
+	for other.SrcPort = 1; part(&other) != want; other.SrcPort++ {
+	}
+	r1, r2, r3 := base, base, base
+	r1.Packets, r2.Packets, r3.Packets = math.MaxInt64, 1, -1
+	recs := []Record{r1, other, r2, r3}
+	wantDigest, _ := compactorDigest(t, recs)
+	c := smallPartitioned(t, 0, 1, 1)
+	require.NoError(t, c.AddAll(recs))
+	var got bytes.Buffer
+	_, err := c.WriteTo(&got)
+	require.NoError(t, err)
+	require.Positive(t, c.Stats().Spills)
+	require.Equal(t, wantDigest, got.String())
+}
+
+// TestPartitionedStageIsFixed stages records in buffers of the budget's
+// size, however they fall into partitions, and releases them, with the
+// merging tables, once compacted.
+func TestPartitionedStageIsFixed(t *testing.T) {
+	t.Parallel()
+	c := smallPartitioned(t, 0, 64, 100)
+	for i := range 50 {
+		// Each batch's records are all of one flow, so of one partition.
+		recs := poolRecords(uint64(i), 1, 100)
+		require.NoError(t, c.AddAll(recs))
+		require.Equal(t, 100, cap(c.stage))
+		require.Len(t, c.grouped, 100)
+	}
+	_, err := c.Compact(context.Background())
+	require.NoError(t, err)
+	require.Nil(t, c.stage)
+	require.Nil(t, c.grouped)
+	require.Nil(t, c.scratch)
+}
+
+// TestPartitionedCompactCancelled stops compacting once its context is
+// done, and writes no digest.
+func TestPartitionedCompactCancelled(t *testing.T) {
+	t.Parallel()
+	c := smallPartitioned(t, 0, 4, 64)
+	require.NoError(t, c.AddAll(poolRecords(9, 3000, 6000)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Compact(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = c.WriteTo(&bytes.Buffer{})
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestPartitionedSpillFailure fails, naming what failed, when its spill
+// files cannot be made, and stays failed: a digest missing spilled flows is
+// never written.
+func TestPartitionedSpillFailure(t *testing.T) {
+	t.Parallel()
+	recs := poolRecords(3, 2000, 5000)
+	c := NewPartitionedCompactor(PartitionOptions{Dir: filepath.Join(t.TempDir(), "missing")})
+	c.tableMax, c.stageMax = 2, 64
+	for p := range c.parts {
+		c.parts[p].table.limit = 2
+	}
+	err := c.AddAll(recs)
+	require.ErrorContains(t, err, "spill flows to disk")
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.ErrorIs(t, c.AddAll(recs[:1]), os.ErrNotExist)
+	_, err = c.Compact(context.Background())
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = c.WriteTo(&bytes.Buffer{})
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.NoError(t, c.Close())
+}
+
+// TestPartitionedLeavesNoFiles removes its spill files as it makes them.
+func TestPartitionedLeavesNoFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := NewPartitionedCompactor(PartitionOptions{Dir: dir})
+	c.tableMax, c.stageMax = 4, 64
+	for p := range c.parts {
+		c.parts[p].table.limit = 4
+	}
+	require.NoError(t, c.AddAll(poolRecords(5, 5000, 10000)))
+	_, err := c.Compact(context.Background())
+	require.NoError(t, err)
+	require.Positive(t, c.Stats().Files)
+	left, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, left, "spill files are unlinked while open")
+	require.NoError(t, c.Close())
+	_, err = c.Compact(context.Background())
+	require.Error(t, err, "a closed compactor has nothing to write")
+}
+
+// TestPartitionedAddAfterCompact refuses records once the digest is
+// compacted, rather than leaving them out of it.
+func TestPartitionedAddAfterCompact(t *testing.T) {
+	t.Parallel()
+	c := NewPartitionedCompactor(PartitionOptions{})
+	recs := poolRecords(1, 10, 100)
+	require.NoError(t, c.AddAll(recs))
+	_, err := c.Compact(context.Background())
+	require.NoError(t, err)
+	require.ErrorContains(t, c.AddAll(recs), "after the digest was compacted")
+}
+
+// TestPartitionedMemoryIsBounded holds 400,384 distinct flows in a 4 MiB
+// budget: the live heap stays near the budget while the flows are added,
+// compacted and written, where a Compactor holds about 60 MB. It measures
+// the heap, so it does not run in parallel with other tests.
+func TestPartitionedMemoryIsBounded(t *testing.T) {
+	const (
+		batch  = 512
+		flows  = 782 * batch // 400,384
+		budget = 4 << 20
+	)
+	addrs := make([]netip.Addr, 2000)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+	}
+	recs := make([]Record, batch)
+	live := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := live()
+	c := NewPartitionedCompactor(PartitionOptions{MemoryBytes: budget, Dir: t.TempDir()})
+	defer c.Close()
+	var peak uint64
+	for i := 0; i < flows; i += batch {
+		for j := range recs {
+			f := i + j
+			recs[j] = Record{
+				Version: 2, AccountID: "123456789012", InterfaceID: "eni-1",
+				SrcAddr: addrs[f%len(addrs)], DstAddr: addrs[(f/len(addrs))%len(addrs)],
+				SrcPort: 40000 + f%20000, DstPort: 443, Protocol: 6, Packets: 1, Bytes: 100,
+				Start: int64(f % 3600), End: int64(f%3600 + 60), Action: ActionAccept, LogStatus: StatusOK,
+			}
+		}
+		require.NoError(t, c.AddAll(recs))
+		if i%(64*batch) == 0 {
+			peak = max(peak, live())
+		}
+	}
+	n, err := c.Compact(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, flows, n)
+	peak = max(peak, live())
+	lines := 0
+	require.NoError(t, c.Each(func(*Record) error {
+		if lines++; lines%50_000 == 0 {
+			peak = max(peak, live())
+		}
+		return nil
+	}))
+	require.Equal(t, flows, lines)
+	require.Positive(t, c.Stats().Spills)
+	held := int64(peak) - int64(before)
+	t.Logf("live heap at its peak: %.1f MiB for %d flows in a %d MiB budget", float64(held)/(1<<20), flows, budget>>20)
+	// The budget, the cursors' read buffers (16 KiB for each of 256
+	// partitions) and the names and addresses: 2.5 times the budget leaves
+	// room for those and fails a compactor that holds its flows (about
+	// 150 bytes each: 60 MB here).
+	require.Less(t, held, int64(budget*5/2))
+}
+
+// BenchmarkInternAddrs numbers 1,000,000 addresses drawn from 20,000, as a
+// window's sources and destinations are, through the IPv4 table and
+// through the map that numbers other addresses, side by side.
+func BenchmarkInternAddrs(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	pool := make([]netip.Addr, 20000)
+	for i := range pool {
+		pool[i] = netip.AddrFrom4([4]byte{10, byte(rng.IntN(256)), byte(i >> 8), byte(i)})
+	}
+	addrs := make([]netip.Addr, 1_000_000)
+	for i := range addrs {
+		addrs[i] = pool[rng.IntN(len(pool))]
+	}
+	b.Run("ipv4-table", func(b *testing.B) {
+		for b.Loop() {
+			in := newInterner()
+			for _, a := range addrs {
+				in.addrID(a)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(addrs)), "ns/addr")
+	})
+	b.Run("map", func(b *testing.B) {
+		for b.Loop() {
+			ids := make(map[addrKey]uint32)
+			for _, a := range addrs {
+				k := addrKey{b: a.As16(), family: family(a)}
+				if _, ok := ids[k]; !ok {
+					ids[k] = uint32(len(ids))
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(addrs)), "ns/addr")
+	})
+}
