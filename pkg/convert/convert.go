@@ -21,6 +21,9 @@ import (
 // ctxCheckLines is how often, in records, compaction checks the context.
 const ctxCheckLines = 4096
 
+// compactBatch is how many records --digest hands the compactor at once.
+const compactBatch = 512
+
 // maxFirstSkipped is how many skipped lines the summary names.
 const maxFirstSkipped = 5
 
@@ -73,7 +76,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		readerOpts: []flowlog.Option{flowlog.WithMaxLineBytes(*maxLine), flowlog.WithWorkers(grapher.ParseWorkers())},
 	}
 	if *digest {
-		c.compactor = flowlog.NewCompactor()
+		// Flows beyond the default budget spill to TMPDIR, so compacting
+		// a month of flow logs takes no more memory than an hour's.
+		c.compactor = flowlog.NewPartitionedCompactor(flowlog.PartitionOptions{})
+		defer c.compactor.Close()
 	}
 	var err error
 	if *out == "" {
@@ -110,7 +116,7 @@ func checkReadable(name string) error {
 type converter struct {
 	stdin      io.Reader
 	readerOpts []flowlog.Option
-	compactor  *flowlog.Compactor // nil unless --digest
+	compactor  *flowlog.PartitionedCompactor // nil unless --digest
 
 	lines, used, skipped int64
 	firstSkipped         []string
@@ -125,6 +131,9 @@ func (c *converter) run(ctx context.Context, inputs []string, w io.Writer) error
 		}
 	}
 	if c.compactor != nil {
+		if _, err := c.compactor.Compact(ctx); err != nil {
+			return fmt.Errorf("convert: %w", err)
+		}
 		if err := c.compactor.Each(gw.Edge); err != nil {
 			return fmt.Errorf("convert: %w", err)
 		}
@@ -185,15 +194,22 @@ func (c *converter) read(ctx context.Context, name string, gw *grapher.Writer) e
 		}
 		return nil
 	}
+	batch := make([]flowlog.Record, 0, compactBatch)
 	for n := 1; rd.Next(); n++ {
-		if err := c.compactor.Add(rd.Record()); err != nil {
-			return fmt.Errorf("convert: %w", err)
+		if batch = append(batch, *rd.Record()); len(batch) == compactBatch {
+			if err := c.compactor.AddAll(batch); err != nil {
+				return fmt.Errorf("convert: %w", err)
+			}
+			batch = batch[:0]
 		}
 		if n%ctxCheckLines == 0 {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("convert: %w", err)
 			}
 		}
+	}
+	if err := c.compactor.AddAll(batch); err != nil {
+		return fmt.Errorf("convert: %w", err)
 	}
 	if err := rd.Err(); err != nil {
 		return fmt.Errorf("convert: read %q: %w", display, err)
