@@ -129,7 +129,8 @@ var _ types.Digester = (*Builtin)(nil)
 // part of the data. A corrupt compressed file is a permanent error
 // (types.IsPermanent). It returns an error wrapping ErrNoFlowLogs when no file
 // can hold records of the window, and one wrapping types.ErrNoSource when
-// Source is nil.
+// Source is nil. A window whose flows spilled to disk keeps its spill files
+// open until the digest is read to the end or closed: the caller closes it.
 func (b *Builtin) Digest(ctx context.Context, start, stop time.Time) (io.ReadCloser, error) {
 	if b.Source == nil {
 		return nil, fmt.Errorf("digester: no flow logs to read: set FLOW_LOGS_DIR (a folder) or "+
