@@ -383,6 +383,8 @@ func TestStartupErrorsNameTheVariable(t *testing.T) {
 		{"USE_IAM=maybe", "USE_IAM"},
 		{"GRAPH_STORAGE_BUCKET=graphs", "GRAPH_STORAGE_BUCKET_REGION"},
 		{"RUNTIME_HTTPSERVER_ADDRESS=256.0.0.1:http-alt-nope", "RUNTIME_HTTPSERVER_ADDRESS"},
+		{"GRAPHERD_SPILL_DIR=/nonexistent/grapherd-spill", "GRAPHERD_SPILL_DIR"},
+		{"GRAPHERD_DIGEST_MEMORY_BYTES=4096", "GRAPHERD_DIGEST_MEMORY_BYTES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

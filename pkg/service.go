@@ -437,6 +437,11 @@ func (s *Service) defaultDigester(ctx context.Context) (types.Digester, error) {
 		SpillDir:     cfg.SpillDir,
 		Logger:       s.Logger,
 	}
+	if cfg.SpillDir != "" {
+		if fi, err := os.Stat(cfg.SpillDir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("GRAPHERD_SPILL_DIR: %q is not a folder this process can reach", cfg.SpillDir)
+		}
+	}
 	switch {
 	case cfg.DigesterEndpoint != nil:
 		s.Logger.Info("digests come from vpcflow-digesterd", slog.String("endpoint", cfg.DigesterEndpoint.Redacted()))
@@ -463,11 +468,6 @@ func (s *Service) defaultDigester(ctx context.Context) (types.Digester, error) {
 	}
 	if err := builtin.Validate(); err != nil {
 		return nil, err
-	}
-	if builtin.Source != nil && cfg.SpillDir != "" {
-		if fi, err := os.Stat(cfg.SpillDir); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("GRAPHERD_SPILL_DIR: %q is not a folder this process can reach", cfg.SpillDir)
-		}
 	}
 	return builtin, nil
 }
