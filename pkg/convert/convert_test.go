@@ -337,3 +337,17 @@ func TestRunParquet(t *testing.T) {
 	err := Run(context.Background(), []string{broken}, nil, io.Discard, &stderr)
 	require.ErrorIs(t, err, types.ErrMalformedDigest)
 }
+
+// TestDigestSummaryOnError names the flows the inputs read so far were
+// compacted into when a later input fails.
+func TestDigestSummaryOnError(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.log", []byte(lineA+lineB+lineC))
+	gz := gzipped(t, strings.Repeat(lineA, 1000))
+	broken := writeFile(t, dir, "broken.log.gz", gz[:len(gz)/2])
+	var stdout, stderr bytes.Buffer
+	err := Run(context.Background(), []string{"--digest", good, broken}, strings.NewReader(""), &stdout, &stderr)
+	require.Error(t, err)
+	require.Contains(t, stderr.String(), "compacted into 2 flows")
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -220,7 +221,13 @@ func (in *interner) addrID(a netip.Addr) uint32 {
 type addr4Table struct {
 	slots []uint64
 	n     int
+	// shift is 64 less the bits of len(slots): a slot is the top bits of
+	// the address times a 64-bit constant, so that every slot can be the
+	// first one probed however large the table grows.
+	shift uint
 }
+
+func (t *addr4Table) home(v uint32) int { return int(uint64(v) * 0x9e3779b97f4a7c15 >> t.shift) }
 
 // find returns the slot of v: where v is, or the empty slot it would go in.
 func (t *addr4Table) find(v uint32) int {
@@ -228,7 +235,7 @@ func (t *addr4Table) find(v uint32) int {
 		t.grow()
 	}
 	mask := len(t.slots) - 1
-	for i := int(v*0x9e3779b1>>7) & mask; ; i = (i + 1) & mask {
+	for i := t.home(v); ; i = (i + 1) & mask {
 		if s := t.slots[i]; s == 0 || uint32(s>>32) == v {
 			return i
 		}
@@ -250,12 +257,13 @@ func (t *addr4Table) put(slot int, v, id uint32) {
 func (t *addr4Table) grow() {
 	old := t.slots
 	t.slots = make([]uint64, max(1024, 2*len(old)))
+	t.shift = uint(64 - bits.Len(uint(len(t.slots)-1)))
 	mask := len(t.slots) - 1
 	for _, s := range old {
 		if s == 0 {
 			continue
 		}
-		i := int(uint32(s>>32)*0x9e3779b1>>7) & mask
+		i := t.home(uint32(s >> 32))
 		for t.slots[i] != 0 {
 			i = (i + 1) & mask
 		}

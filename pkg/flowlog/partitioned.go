@@ -28,6 +28,9 @@ const (
 	DefaultMemoryBytes = 32 << 20
 	// minMemoryBytes is the least memory a PartitionedCompactor works in.
 	minMemoryBytes = 1 << 20
+	// maxStage bounds the records staged (32 MiB), whatever the budget:
+	// past it a larger stage saves nothing.
+	maxStage = 1 << 19
 	// spillReadEntries is how many flows a spill file is read by at once.
 	spillReadEntries = 256
 )
@@ -142,7 +145,7 @@ func NewPartitionedCompactor(opts PartitionOptions) *PartitionedCompactor {
 	// An eighth of the budget stages records (twice: as they come and
 	// grouped by partition); the rest holds the tables, a flow taking its
 	// entry and, at a load of a half to a quarter, 8 to 16 bytes of slots.
-	stageMax := int(mem / 8 / (2*entryBytes + 1))
+	stageMax := int(min(mem/8/(2*entryBytes+1), maxStage))
 	tableMax := int(min((mem-mem/8)/partitions/(entryBytes+16), math.MaxUint32/4))
 	c := &PartitionedCompactor{
 		in: newInterner(), stageMax: stageMax, tableMax: tableMax,
@@ -405,12 +408,16 @@ func (c *PartitionedCompactor) tooMany() error {
 }
 
 // Len returns the distinct flows: exactly once Compact ran, before that
-// those known to be distinct (no more than there are).
+// those known to be distinct once the staged records are merged (exactly,
+// when nothing spilled; no more than there are otherwise).
 func (c *PartitionedCompactor) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.compacted {
 		return c.flows
+	}
+	if c.err == nil {
+		_ = c.flush() // a failure is kept in c.err; a bound passed is for AddAll to say
 	}
 	return c.known()
 }

@@ -242,6 +242,64 @@ func TestPartitionedCompactCancelled(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 }
 
+// TestPartitionedHugeBudget stages no more records than a stage of its
+// bound, however large the budget: the budget is what it may take, not
+// what it takes at once.
+func TestPartitionedHugeBudget(t *testing.T) {
+	t.Parallel()
+	c := NewPartitionedCompactor(PartitionOptions{MemoryBytes: math.MaxInt64})
+	recs := poolRecords(2, 50, 500)
+	require.NoError(t, c.AddAll(recs))
+	require.LessOrEqual(t, cap(c.stage), maxStage)
+	want, flows := compactorDigest(t, recs)
+	require.Equal(t, flows, c.Len(), "Len merges what is staged")
+	var got bytes.Buffer
+	_, err := c.WriteTo(&got)
+	require.NoError(t, err)
+	require.Equal(t, want, got.String())
+}
+
+// TestAddr4TableSpreads numbers 400,000 IPv4 addresses, each once: their
+// first probes reach every part of the table however large it grew, and
+// each gets back its own number.
+func TestAddr4TableSpreads(t *testing.T) {
+	t.Parallel()
+	var tab addr4Table
+	ids := map[uint32]uint32{}
+	rng := rand.New(rand.NewPCG(4, 4))
+	for len(ids) < 400_000 {
+		v := rng.Uint32()
+		if _, ok := ids[v]; ok {
+			continue
+		}
+		slot := tab.find(v)
+		_, ok := tab.at(slot)
+		require.False(t, ok)
+		id := uint32(len(ids))
+		tab.put(slot, v, id)
+		ids[v] = id
+	}
+	quarters := [4]int{}
+	for v, id := range ids {
+		got, ok := tab.at(tab.find(v))
+		require.True(t, ok)
+		require.Equal(t, id, got)
+		quarters[4*tab.home(v)/len(tab.slots)]++
+	}
+	for q, n := range quarters {
+		require.Greater(t, n, len(ids)/8, "quarter %d of the table is the first probe of %d addresses", q, n)
+	}
+	// And in a table of 2^27 slots (a window of some 50 million addresses,
+	// not made here), the first probes reach its top half.
+	big := addr4Table{shift: 64 - 27}
+	top := 0
+	for range 100_000 {
+		top = max(top, big.home(rng.Uint32()))
+	}
+	require.Greater(t, top, 1<<26)
+	require.Less(t, top, 1<<27)
+}
+
 // TestPartitionedSpillFailure fails, naming what failed, when its spill
 // files cannot be made, and stays failed: a digest missing spilled flows is
 // never written.

@@ -688,7 +688,7 @@ func (l *loader) validate(c *Config) {
 	l.between("GRAPHERD_MAX_DIGEST_BYTES", c.MaxDigestBytes, 1, math.MaxInt64)
 	l.between("GRAPHERD_MAX_LINE_BYTES", int64(c.MaxLineBytes), 1, maxLineBytesLimit)
 	l.between("GRAPHERD_MAX_FLOWS", int64(c.MaxFlows), 1, math.MaxInt32)
-	l.between("GRAPHERD_DIGEST_MEMORY_BYTES", c.DigestMemoryBytes, 1<<20, math.MaxInt64)
+	l.between("GRAPHERD_DIGEST_MEMORY_BYTES", c.DigestMemoryBytes, 1<<20, 1<<40)
 	if strings.ContainsRune(c.SpillDir, 0) {
 		l.fail("GRAPHERD_SPILL_DIR", "%s is not a folder name", l.show("GRAPHERD_SPILL_DIR"))
 	}
