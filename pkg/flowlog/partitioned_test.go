@@ -29,7 +29,7 @@ func poolRecords(seed uint64, flows, n int) []Record {
 	for i := range pool {
 		pool[i] = Record{
 			Version: 2, AccountID: []string{"123456789012", "210987654321", ""}[rng.IntN(3)],
-			InterfaceID: fmt.Sprintf("eni-%d", rng.IntN(20)),
+			InterfaceID: fmt.Sprintf([]string{"eni-%d", "eni %d\tspaced"}[rng.IntN(2)], rng.IntN(20)),
 			SrcAddr:     addrs[rng.IntN(len(addrs))], DstAddr: addrs[rng.IntN(len(addrs))],
 			SrcPort: 32768 + rng.IntN(30000), DstPort: []int{22, 80, 443, 70000, -1}[rng.IntN(5)],
 			Protocol: []int{6, 17, 1, -1, 300}[rng.IntN(5)], Action: []string{ActionAccept, ActionReject}[rng.IntN(2)],
