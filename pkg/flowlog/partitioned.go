@@ -529,7 +529,8 @@ func (c *cursor) next() (bool, error) {
 	if len(c.raw) == 0 && c.off < c.end {
 		n := int(min(int64(len(c.buf)), c.end-c.off))
 		c.raw = c.buf[:n]
-		if _, err := c.file.ReadAt(c.raw, c.off); err != nil {
+		// ReaderAt may answer a read that reaches the end with io.EOF.
+		if got, err := c.file.ReadAt(c.raw, c.off); err != nil && (got < n || err != io.EOF) {
 			return false, err
 		}
 		c.off += int64(n)

@@ -452,3 +452,100 @@ func BenchmarkInternAddrs(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(addrs)), "ns/addr")
 	})
 }
+
+// TestPartitionedOnePartition writes Compactor's digest when every flow
+// falls in one partition, so that its table spills again and again, its
+// file outgrows the cursor's read buffer, and names, ports, protocols and
+// addresses take the values a Compactor clamps or writes "-" for.
+func TestPartitionedOnePartition(t *testing.T) {
+	t.Parallel()
+	addrs := []netip.Addr{{}, netip.MustParseAddr("::ffff:10.0.0.1"), netip.MustParseAddr("10.0.0.1"),
+		netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::1")}
+	flowOf := func(i int) Record {
+		return Record{
+			AccountID: []string{"", "-", "a b"}[i%3], InterfaceID: fmt.Sprint("e", i%7),
+			SrcAddr: addrs[i%len(addrs)], DstAddr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}),
+			SrcPort: i % 70000, DstPort: 65536 + i%3 - 1, Protocol: i%300 - 2, Action: []string{"", ActionAccept}[i%2],
+		}
+	}
+	for _, tc := range []struct{ tableMax, stageMax, flows, records int }{
+		{1, 1, 600, 3000}, {1, 7, 900, 5000}, {3, 1000, 3000, 30000}, {300, 64, 2000, 40000},
+	} {
+		t.Run(fmt.Sprintf("table %d stage %d", tc.tableMax, tc.stageMax), func(t *testing.T) {
+			t.Parallel()
+			c := smallPartitioned(t, 0, tc.tableMax, tc.stageMax)
+			var pool []Record
+			for i := 0; len(pool) < tc.flows; i++ {
+				r := flowOf(i)
+				if k := c.in.key(&r); hashKey(&k)>>(64-partitionBits) == 0 {
+					pool = append(pool, r)
+				}
+			}
+			rng := rand.New(rand.NewPCG(1, uint64(tc.flows)))
+			recs := make([]Record, tc.records)
+			for i := range recs {
+				r := pool[rng.IntN(len(pool))]
+				r.Packets, r.Bytes = int64(rng.IntN(10)), int64(rng.IntN(1000))
+				if rng.IntN(50) == 0 {
+					r.Packets = math.MaxInt64 - 3
+				}
+				r.Start, r.End = int64(rng.IntN(100)), int64(rng.IntN(100)) // often Start > End
+				recs[i] = r
+			}
+			want, flows := compactorDigest(t, recs)
+			require.NoError(t, c.AddAll(recs))
+			var got bytes.Buffer
+			_, err := c.WriteTo(&got)
+			require.NoError(t, err)
+			require.Equal(t, flows, c.Len())
+			require.Equal(t, want, got.String())
+			require.Greater(t, c.parts[0].fileFlows, spillReadEntries, "the file is read in more than one buffer")
+		})
+	}
+}
+
+// TestFlowTableCollisions finds and merges flows whose hashes collide and
+// whose probes wrap around the end of the slots, at every growth limit.
+func TestFlowTableCollisions(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []int{0, 1, 3, 64, 100000} {
+		var tab flowTable
+		tab.limit = limit
+		const n = 3000
+		for round := range 3 {
+			for i := range n {
+				e := flowEntry{key: flowKey{src: uint32(i)}, hash: math.MaxUint32 - uint32(i%3),
+					totals: flowTotals{packets: 1, start: int64(round), end: int64(round)}}
+				tab.merge(&e)
+			}
+		}
+		require.Len(t, tab.entries, n)
+		for i := range n {
+			x := tab.find(&flowEntry{key: flowKey{src: uint32(i)}, hash: math.MaxUint32 - uint32(i%3)})
+			require.NotNil(t, x)
+			require.Equal(t, flowTotals{packets: 3, start: 0, end: 2}, x.totals)
+		}
+		require.Nil(t, tab.find(&flowEntry{key: flowKey{src: n}, hash: math.MaxUint32}))
+	}
+}
+
+// TestPartitionedTruncatedSpill fails WriteTo, rather than writing a
+// shorter digest, when a spill file is cut short behind its back.
+func TestPartitionedTruncatedSpill(t *testing.T) {
+	t.Parallel()
+	c := smallPartitioned(t, 0, 4, 64)
+	require.NoError(t, c.AddAll(poolRecords(3, 3000, 20000)))
+	_, err := c.Compact(context.Background())
+	require.NoError(t, err)
+	cut := false
+	for p := range c.parts {
+		if part := &c.parts[p]; part.file != nil && part.fileFlows > 2 {
+			require.NoError(t, part.file.Truncate(int64(part.fileFlows-1)*entryBytes-3))
+			cut = true
+			break
+		}
+	}
+	require.True(t, cut)
+	_, err = c.WriteTo(&bytes.Buffer{})
+	require.Error(t, err)
+}
