@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 	"gonum.org/v1/gonum/graph/formats/dot"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/digester"
 	v1 "github.com/asecurityteam/vpcflow-grapherd/pkg/handlers/v1"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/marker"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
@@ -660,4 +661,24 @@ func TestMarkerOutageIsPutDownToTheMarker(t *testing.T) {
 		require.Equal(t, http.StatusInternalServerError, status, method)
 		require.Equal(t, "marker dependency failed", message(t, body), method)
 	}
+}
+
+// TestBuiltinDigesterTakesItsSettings hands the built-in digester the
+// memory budget, spill folder and flow bound the environment sets.
+func TestBuiltinDigesterTakesItsSettings(t *testing.T) {
+	t.Parallel()
+	spill := t.TempDir()
+	env := map[string]string{
+		"FLOW_LOGS_DIR": "../testdata/flowlogs", "GRAPHERD_DATA_DIR": t.TempDir(),
+		"GRAPHERD_DIGEST_MEMORY_BYTES": "16777216", "GRAPHERD_SPILL_DIR": spill, "GRAPHERD_MAX_FLOWS": "1234",
+	}
+	cfg, err := runtime.Load(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	s := &Service{Config: cfg}
+	require.NoError(t, s.Init(context.Background()))
+	b, ok := s.Digester.(*digester.Builtin)
+	require.True(t, ok, "%T", s.Digester)
+	require.Equal(t, int64(16<<20), b.MemoryBytes)
+	require.Equal(t, spill, b.SpillDir)
+	require.Equal(t, 1234, b.MaxFlows)
 }

@@ -87,7 +87,8 @@ func BenchmarkCompactorAdd(b *testing.B) {
 
 // BenchmarkCompactorMemory measures the heap a Compactor holds per distinct
 // flow, and the peak while Each sorts them (the digest being written):
-// the figures docs/limits.md bounds GRAPHERD_MAX_FLOWS with.
+// the in-memory cost docs/limits.md sets PartitionedCompactor's budget
+// against.
 func BenchmarkCompactorMemory(b *testing.B) {
 	const flows = 500_000
 	recs := make([]flowlog.Record, 0, flows)
