@@ -95,7 +95,7 @@ func (f *File) storeFile(ctx context.Context, id, path string, r io.Reader) (err
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := io.Copy(tmp, ctxReader{ctx: ctx, r: r}); err != nil {
+	if _, _, err := copyWithWriteback(tmp, ctxReader{ctx: ctx, r: r}); err != nil {
 		return fmt.Errorf("file store %q: write: %w", id, err)
 	}
 	if err := tmp.Chmod(filePerm); err != nil {
