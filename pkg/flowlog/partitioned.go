@@ -433,6 +433,16 @@ func (c *PartitionedCompactor) Stats() SpillStats {
 // them, running Compact first if it has not run, and stops at (and
 // returns) the first error fn returns. The record is reused between calls.
 func (c *PartitionedCompactor) Each(fn func(*Record) error) error {
+	var rec Record
+	return c.merge(func(e *flowEntry) error {
+		c.in.record(&rec, e)
+		return fn(&rec)
+	})
+}
+
+// merge calls fn with each merged flow in digest order, running Compact
+// first if it has not run. The flow is valid until fn returns.
+func (c *PartitionedCompactor) merge(fn func(*flowEntry) error) error {
 	if _, err := c.Compact(context.Background()); err != nil {
 		return err
 	}
@@ -456,11 +466,9 @@ func (c *PartitionedCompactor) Each(fn func(*Record) error) error {
 	}
 	h := mergeHeap{cursors: cursors, nameRank: c.nameRank, addrRank: c.addrRank}
 	h.init()
-	var rec Record
 	for len(h.cursors) > 0 {
 		top := h.cursors[0]
-		c.in.record(&rec, top.head)
-		if err := fn(&rec); err != nil {
+		if err := fn(top.head); err != nil {
 			return err
 		}
 		ok, err := top.next()
@@ -479,8 +487,124 @@ func (c *PartitionedCompactor) Each(fn func(*Record) error) error {
 
 // WriteTo writes the merged records as digest lines, in the order and with
 // the bytes Compactor.WriteTo writes. It implements io.WriterTo.
+//
+// With more than one core, the merge runs on a goroutine of its own and
+// hands the flows over in batches, whose lines are formatted on every core
+// and written in order, so that the merge alone is what the digest waits
+// for. The batches in flight take (2 × cores + 2) × 448 KiB, 2.6 MiB on
+// two cores (see writeBatches).
 func (c *PartitionedCompactor) WriteTo(w io.Writer) (int64, error) {
-	return WriteDigest(w, c.Each)
+	formatters := runtime.GOMAXPROCS(0)
+	if formatters < 2 {
+		return WriteDigest(w, c.Each)
+	}
+	return c.writeParallel(w, formatters)
+}
+
+const (
+	// writeBatchFlows is how many flows a batch of WriteTo hands over.
+	writeBatchFlows = 2048
+	// writeBatchBytes is room for a batch's lines: the longest a default
+	// account and interface id make is about 130 bytes.
+	writeBatchBytes = writeBatchFlows * 160
+)
+
+// writeBatch is a run of merged flows and, once formatted, their lines.
+type writeBatch struct {
+	flows []flowEntry
+	text  []byte
+	done  chan struct{} // receives once text is formatted
+}
+
+// writeBatches is how many batches WriteTo keeps in flight: enough that
+// the merge never waits for a formatter that is behind, each batch about
+// 128 KiB of flows and 320 KiB of text.
+func writeBatches(formatters int) int { return 2*formatters + 2 }
+
+// errWriteStopped stops the merge of a WriteTo whose writer failed.
+var errWriteStopped = errors.New("flowlog: digest writer stopped")
+
+func (c *PartitionedCompactor) writeParallel(w io.Writer, formatters int) (int64, error) {
+	nb := writeBatches(formatters)
+	free := make(chan *writeBatch, nb)
+	for range nb {
+		free <- &writeBatch{
+			flows: make([]flowEntry, 0, writeBatchFlows),
+			text:  make([]byte, 0, writeBatchBytes),
+			done:  make(chan struct{}, 1),
+		}
+	}
+	work := make(chan *writeBatch, nb)
+	order := make(chan *writeBatch, nb)
+	stop := make(chan struct{})
+
+	var mergeErr error
+	go func() {
+		defer close(order)
+		defer close(work)
+		b := <-free
+		send := func() {
+			work <- b
+			order <- b
+		}
+		mergeErr = c.merge(func(e *flowEntry) error {
+			b.flows = append(b.flows, *e)
+			if len(b.flows) < writeBatchFlows {
+				return nil
+			}
+			send()
+			select {
+			case b = <-free:
+				return nil
+			case <-stop:
+				b = nil
+				return errWriteStopped
+			}
+		})
+		if b != nil && len(b.flows) > 0 {
+			send()
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for range formatters {
+		wg.Go(func() {
+			var rec Record
+			for b := range work {
+				text := b.text[:0]
+				for i := range b.flows {
+					c.in.record(&rec, &b.flows[i])
+					text = AppendDigestLine(text, &rec)
+				}
+				b.text = text
+				b.done <- struct{}{}
+			}
+		})
+	}
+
+	var n int64
+	var writeErr error
+	for b := range order {
+		<-b.done
+		if writeErr == nil {
+			m, err := w.Write(b.text)
+			n += int64(m)
+			if err != nil {
+				writeErr = err
+				close(stop)
+			}
+		}
+		b.flows = b.flows[:0]
+		free <- b
+	}
+	wg.Wait()
+	switch {
+	case writeErr != nil:
+		return n, fmt.Errorf("flowlog: write digest: %w", writeErr)
+	case mergeErr != nil:
+		return n, fmt.Errorf("flowlog: write digest: %w", mergeErr)
+	}
+	return n, nil
 }
 
 // Close removes the spill files. The PartitionedCompactor is of no more use.

@@ -3,7 +3,9 @@ package flowlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -131,11 +133,13 @@ func TestPartitionedMatchesCompactor(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, flows, n)
 			require.Equal(t, flows, c.Len())
-			for range 2 {
+			// Written again and again, by each way of writing.
+			for _, write := range digestWriters(c) {
 				var got bytes.Buffer
-				_, err := c.WriteTo(&got)
-				require.NoError(t, err)
-				require.Equal(t, want, got.String())
+				n, err := write.fn(&got)
+				require.NoError(t, err, write.name)
+				require.Equal(t, int64(got.Len()), n, write.name)
+				require.Equal(t, want, got.String(), write.name)
 			}
 			st := c.Stats()
 			require.Equal(t, tc.spills, st.Spills > 0, "spills: %+v", st)
@@ -546,6 +550,65 @@ func TestPartitionedTruncatedSpill(t *testing.T) {
 		}
 	}
 	require.True(t, cut)
-	_, err = c.WriteTo(&bytes.Buffer{})
-	require.Error(t, err)
+	for _, write := range digestWriters(c) {
+		_, err = write.fn(&bytes.Buffer{})
+		require.Error(t, err, write.name)
+	}
+}
+
+// digestWriter is one way a PartitionedCompactor writes its digest.
+type digestWriter struct {
+	name string
+	fn   func(io.Writer) (int64, error)
+}
+
+// digestWriters are WriteTo, the one-goroutine writer it falls back on
+// with one core, and the parallel one with two and with five formatters.
+func digestWriters(c *PartitionedCompactor) []digestWriter {
+	return []digestWriter{
+		{"WriteTo", c.WriteTo},
+		{"one goroutine", func(w io.Writer) (int64, error) { return WriteDigest(w, c.Each) }},
+		{"2 formatters", func(w io.Writer) (int64, error) { return c.writeParallel(w, 2) }},
+		{"5 formatters", func(w io.Writer) (int64, error) { return c.writeParallel(w, 5) }},
+	}
+}
+
+// failAfter accepts n bytes, then fails every write.
+type failAfter struct {
+	n   int
+	err error
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) <= f.n {
+		f.n -= len(p)
+		return len(p), nil
+	}
+	m := f.n
+	f.n = 0
+	return m, f.err
+}
+
+// TestPartitionedWriteFails returns the writer's error, having written
+// exactly what the writer took, wherever in the digest the writer fails;
+// the merge and the formatters stop, and the digest can be written again.
+func TestPartitionedWriteFails(t *testing.T) {
+	t.Parallel()
+	c := smallPartitioned(t, 0, 8, 256)
+	recs := poolRecords(5, 12000, 40000)
+	addConcurrently(t, c, recs, 2, 500)
+	want, flows := compactorDigest(t, recs)
+	require.Greater(t, flows, 4*writeBatchFlows, "the digest spans several batches")
+	boom := errors.New("disk full")
+	for _, at := range []int{0, 1, 1000, len(want) / 2, len(want) - 1} {
+		for _, write := range digestWriters(c) {
+			n, err := write.fn(&failAfter{n: at, err: boom})
+			require.ErrorIs(t, err, boom, "%s failing at %d", write.name, at)
+			require.Equal(t, int64(at), n, "%s failing at %d", write.name, at)
+		}
+	}
+	var got bytes.Buffer
+	_, err := c.WriteTo(&got)
+	require.NoError(t, err)
+	require.Equal(t, want, got.String())
 }
