@@ -10,7 +10,7 @@ import (
 // are, when it has the exact shape vpcflow-digesterd and AWS write: the
 // version 2, fields apart by single spaces, IPv4 addresses, numbers
 // without signs and a log status of OK. It reads the line once, where
-// split and parseFields each read it again, and fills r.rec and r.fields
+// split and parseFields each read it again, and fills r.out and r.fields
 // exactly as they would. It returns false, having filled nothing that
 // matters, for any other line, which parse then reads the general way.
 func (r *parser) parseDefault(line []byte) bool {
@@ -19,7 +19,7 @@ func (r *parser) parseDefault(line []byte) bool {
 	}
 	fields := r.fields[:0]
 	fields = append(fields, line[0:1])
-	rec := &r.rec
+	rec := r.out
 	i := 2
 	var ok bool
 	var tok []byte

@@ -45,6 +45,7 @@ var fastParseSeeds = []string{
 // when they differ in kind, record or the fields the raw values come from.
 func parseBothWays(t testing.TB, line string) {
 	fast, slow := newParser(newFormat(DefaultFields())), newParser(newFormat(DefaultFields()))
+	fast.out, slow.out = &fast.rec, &slow.rec
 	require.True(t, fast.format.isDefault)
 	slow.format.isDefault = false
 	kf, ks := fast.parse([]byte(line)), slow.parse([]byte(line))
@@ -66,6 +67,7 @@ func TestParseDefaultMatchesGeneralPath(t *testing.T) {
 	for _, seed := range fastParseSeeds {
 		parseBothWays(t, seed)
 		p := newParser(newFormat(DefaultFields()))
+		p.out = &p.rec
 		if !p.parseDefault([]byte(seed)) {
 			continue
 		}

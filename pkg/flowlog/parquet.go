@@ -181,6 +181,7 @@ func (r *Reader) nextParquet() bool {
 		r.stats.Lines++
 		kind := lineMalformed
 		if r.rowFields(row) {
+			r.out = &r.rec
 			kind = r.parseFields()
 		}
 		if r.count(kind) {

@@ -2,6 +2,7 @@ package flowlog
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -316,9 +317,16 @@ func (c *chunk) parse(p *parser) {
 	for data := c.data; len(data) > 0; {
 		i := bytes.IndexByte(data, '\n')
 		line++
+		// The line is parsed straight into the next slot of recs, which
+		// counts only once the line is a record.
+		n := len(c.recs)
+		if n == cap(c.recs) {
+			c.recs = slices.Grow(c.recs, 1)
+		}
+		p.out = &c.recs[:n+1][n]
 		switch p.parse(data[:i]) {
 		case lineRecord:
-			c.recs = append(c.recs, p.rec)
+			c.recs = c.recs[:n+1]
 			if c.keepRaw {
 				c.nums = append(c.nums, p.rawNumbers(c.data))
 			}

@@ -122,6 +122,9 @@ type parser struct {
 	format   format
 	fields   [][]byte
 	rec      Record
+	// out is where parse writes the record: rec, or the next slot of the
+	// chunk being parsed, so that a chunk's records are not copied.
+	out      *Record
 	interned map[string]string
 	last     [numRecordFields]string // the value str last returned per field
 	recent   *[recentSlots]string    // strings str returned lately, by recentSlot
@@ -213,6 +216,7 @@ func (r *Reader) Next() bool {
 		if !ok {
 			return false
 		}
+		r.out = &r.rec
 		if r.count(r.parse(line)) {
 			return true
 		}
@@ -417,7 +421,7 @@ func isNoFlowStatus(b []byte) bool {
 	return bytes.Equal(b, tokNoData) || bytes.Equal(b, tokSkipData)
 }
 
-// parse fills r.rec from line and says what kind of line it was.
+// parse fills r.out from line and says what kind of line it was.
 func (r *parser) parse(line []byte) lineKind {
 	if len(line) > 0 && !isDigit(line[0]) && !isSpace(line[0]) {
 		if f, ok := parseHeader(line); ok {
@@ -446,12 +450,12 @@ func (r *parser) parse(line []byte) lineKind {
 	return r.parseFields()
 }
 
-// parseFields fills r.rec from r.fields, one per field of r.format, and
+// parseFields fills r.out from r.fields, one per field of r.format, and
 // says what kind of record they make.
 func (r *parser) parseFields() lineKind {
 	f := &r.format
 	fields := r.fields
-	rec := &r.rec
+	rec := r.out
 	rec.LogStatus = StatusOK
 	if i := f.idx[fLogStatus]; i >= 0 {
 		switch v := fields[i]; {
