@@ -498,7 +498,8 @@ func (c *PartitionedCompactor) WriteTo(w io.Writer) (int64, error) {
 	if formatters < 2 {
 		return WriteDigest(w, c.Each)
 	}
-	return c.writeParallel(w, formatters)
+	n, _, err := c.writeParallel(w, formatters)
+	return n, err
 }
 
 const (
@@ -524,7 +525,9 @@ func writeBatches(formatters int) int { return 2*formatters + 2 }
 // errWriteStopped stops the merge of a WriteTo whose writer failed.
 var errWriteStopped = errors.New("flowlog: digest writer stopped")
 
-func (c *PartitionedCompactor) writeParallel(w io.Writer, formatters int) (int64, error) {
+// writeParallel is WriteTo with formatters goroutines formatting lines. It
+// also returns how many flows were merged, all of them unless it failed.
+func (c *PartitionedCompactor) writeParallel(w io.Writer, formatters int) (n int64, merged int, err error) {
 	nb := writeBatches(formatters)
 	free := make(chan *writeBatch, nb)
 	for range nb {
@@ -537,6 +540,13 @@ func (c *PartitionedCompactor) writeParallel(w io.Writer, formatters int) (int64
 	work := make(chan *writeBatch, nb)
 	order := make(chan *writeBatch, nb)
 	stop := make(chan struct{})
+	stopped := false
+	stopMerge := func() {
+		if !stopped {
+			stopped = true
+			close(stop)
+		}
+	}
 
 	var mergeErr error
 	go func() {
@@ -548,6 +558,7 @@ func (c *PartitionedCompactor) writeParallel(w io.Writer, formatters int) (int64
 			order <- b
 		}
 		mergeErr = c.merge(func(e *flowEntry) error {
+			merged++
 			b.flows = append(b.flows, *e)
 			if len(b.flows) < writeBatchFlows {
 				return nil
@@ -582,29 +593,47 @@ func (c *PartitionedCompactor) writeParallel(w io.Writer, formatters int) (int64
 		})
 	}
 
-	var n int64
+	// Should w panic, the merge is stopped and waited for before the
+	// panic goes on, so that no goroutine is left behind holding c.mu.
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		stopMerge()
+		for b := range order {
+			<-b.done
+			free <- b
+		}
+		wg.Wait()
+	}()
+
 	var writeErr error
 	for b := range order {
 		<-b.done
 		if writeErr == nil {
 			m, err := w.Write(b.text)
 			n += int64(m)
+			if err == nil && m < len(b.text) {
+				err = io.ErrShortWrite
+			}
 			if err != nil {
 				writeErr = err
-				close(stop)
+				stopMerge()
 			}
 		}
 		b.flows = b.flows[:0]
 		free <- b
 	}
 	wg.Wait()
+	finished = true
 	switch {
 	case writeErr != nil:
-		return n, fmt.Errorf("flowlog: write digest: %w", writeErr)
+		return n, merged, fmt.Errorf("flowlog: write digest: %w", writeErr)
 	case mergeErr != nil:
-		return n, fmt.Errorf("flowlog: write digest: %w", mergeErr)
+		return n, merged, fmt.Errorf("flowlog: write digest: %w", mergeErr)
 	}
-	return n, nil
+	return n, merged, nil
 }
 
 // Close removes the spill files. The PartitionedCompactor is of no more use.

@@ -568,8 +568,8 @@ func digestWriters(c *PartitionedCompactor) []digestWriter {
 	return []digestWriter{
 		{"WriteTo", c.WriteTo},
 		{"one goroutine", func(w io.Writer) (int64, error) { return WriteDigest(w, c.Each) }},
-		{"2 formatters", func(w io.Writer) (int64, error) { return c.writeParallel(w, 2) }},
-		{"5 formatters", func(w io.Writer) (int64, error) { return c.writeParallel(w, 5) }},
+		{"2 formatters", func(w io.Writer) (int64, error) { n, _, err := c.writeParallel(w, 2); return n, err }},
+		{"5 formatters", func(w io.Writer) (int64, error) { n, _, err := c.writeParallel(w, 5); return n, err }},
 	}
 }
 
@@ -607,6 +607,77 @@ func TestPartitionedWriteFails(t *testing.T) {
 			require.Equal(t, int64(at), n, "%s failing at %d", write.name, at)
 		}
 	}
+	var got bytes.Buffer
+	_, err := c.WriteTo(&got)
+	require.NoError(t, err)
+	require.Equal(t, want, got.String())
+}
+
+// A writer that fails stops the merge within the batches in flight,
+// rather than letting it merge the rest of the window for nothing.
+func TestPartitionedWriteFailureStopsMerge(t *testing.T) {
+	t.Parallel()
+	c := smallPartitioned(t, 0, 64, 4096)
+	recs := poolRecords(7, 60000, 120000)
+	require.NoError(t, c.AddAll(recs))
+	flows, err := c.Compact(context.Background())
+	require.NoError(t, err)
+	const formatters = 2
+	// The first batch is written only once formatted, so the merge has
+	// handed over at most every batch and filled one more.
+	bound := (writeBatches(formatters) + 1) * writeBatchFlows
+	require.Greater(t, flows, 2*bound)
+	_, merged, err := c.writeParallel(&failAfter{err: errors.New("gone")}, formatters)
+	require.Error(t, err)
+	require.LessOrEqual(t, merged, bound)
+
+	_, merged, err = c.writeParallel(io.Discard, formatters)
+	require.NoError(t, err)
+	require.Equal(t, flows, merged)
+}
+
+// shortWriter takes half of each write and reports no error, against
+// io.Writer's contract.
+type shortWriter struct{ n int64 }
+
+func (s *shortWriter) Write(p []byte) (int, error) {
+	m := len(p) / 2
+	s.n += int64(m)
+	return m, nil
+}
+
+// A short write fails the digest, whichever way it is written.
+func TestPartitionedShortWrite(t *testing.T) {
+	t.Parallel()
+	c := smallPartitioned(t, 0, 8, 256)
+	require.NoError(t, c.AddAll(poolRecords(5, 12000, 40000)))
+	for _, write := range digestWriters(c) {
+		var w shortWriter
+		n, err := write.fn(&w)
+		require.ErrorIs(t, err, io.ErrShortWrite, write.name)
+		require.Equal(t, w.n, n, write.name)
+	}
+}
+
+// panicWriter panics on its second write.
+type panicWriter struct{ writes int }
+
+func (p *panicWriter) Write(b []byte) (int, error) {
+	if p.writes++; p.writes == 2 {
+		panic("writer broke")
+	}
+	return len(b), nil
+}
+
+// A writer that panics leaves no goroutine holding the compactor: the
+// panic goes on, and the digest can be written afterwards.
+func TestPartitionedWriterPanics(t *testing.T) {
+	t.Parallel()
+	c := smallPartitioned(t, 0, 64, 4096)
+	recs := poolRecords(9, 60000, 120000)
+	require.NoError(t, c.AddAll(recs))
+	want, _ := compactorDigest(t, recs)
+	require.PanicsWithValue(t, "writer broke", func() { _, _, _ = c.writeParallel(&panicWriter{}, 2) })
 	var got bytes.Buffer
 	_, err := c.WriteTo(&got)
 	require.NoError(t, err)

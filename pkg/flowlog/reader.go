@@ -119,9 +119,9 @@ type Reader struct {
 // parser turns lines (or a Parquet row's values) into records. Each
 // goroutine that parses has its own.
 type parser struct {
-	format   format
-	fields   [][]byte
-	rec      Record
+	format format
+	fields [][]byte
+	rec    Record
 	// out is where parse writes the record: rec, or the next slot of the
 	// chunk being parsed, so that a chunk's records are not copied.
 	out      *Record

@@ -33,6 +33,9 @@ const (
 type File struct {
 	// Dir is the folder holding the graphs; Store creates it when missing.
 	Dir string
+
+	// copied, when set, is told how each Store copied its data (tests).
+	copied func(*writeback)
 }
 
 // Get opens the graph id, or returns types.ErrNotFound.
@@ -95,7 +98,11 @@ func (f *File) storeFile(ctx context.Context, id, path string, r io.Reader) (err
 			_ = os.Remove(tmp.Name())
 		}
 	}()
-	if _, _, err := copyWithWriteback(tmp, ctxReader{ctx: ctx, r: r}); err != nil {
+	_, wb, err := copyWithWriteback(tmp, ctxReader{ctx: ctx, r: r})
+	if f.copied != nil {
+		f.copied(wb)
+	}
+	if err != nil {
 		return fmt.Errorf("file store %q: write: %w", id, err)
 	}
 	if err := tmp.Chmod(filePerm); err != nil {

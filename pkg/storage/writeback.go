@@ -25,8 +25,9 @@ type writeback struct {
 	// off is the bytes written; from is where the range not yet handed
 	// to the kernel starts.
 	off, from int64
-	// started counts the ranges handed to the kernel, for tests.
-	started int
+	// started are the ranges handed to the kernel (offset, length), for
+	// tests.
+	started [][2]int64
 }
 
 // Write implements io.Writer.
@@ -37,7 +38,7 @@ func (w *writeback) Write(p []byte) (int, error) {
 		// A failure only loses the head start: Sync reports any error
 		// writing the data back.
 		if startWriteback(w.f, w.from, w.off-w.from) == nil {
-			w.started++
+			w.started = append(w.started, [2]int64{w.from, w.off - w.from})
 		}
 		w.from = w.off
 	}
