@@ -10,54 +10,50 @@ import (
 // are, when it has the exact shape vpcflow-digesterd and AWS write: the
 // version 2, fields apart by single spaces, IPv4 addresses, numbers
 // without signs and a log status of OK. It reads the line once, where
-// split and parseFields each read it again, and fills r.out and r.fields
-// exactly as they would. It returns false, having filled nothing that
-// matters, for any other line, which parse then reads the general way.
+// split and parseFields each read it again, fills r.out exactly as they
+// would, and notes in r.raws where the raw values sit in the line (where
+// rawNumbers finds them from r.fields on the general path). It returns
+// false, having filled nothing that matters, for any other line, which
+// parse then reads the general way.
 func (r *parser) parseDefault(line []byte) bool {
 	if len(line) < 2 || line[0] != '2' || line[1] != ' ' {
 		return false
 	}
-	fields := r.fields[:0]
-	fields = append(fields, line[0:1])
 	rec := r.out
 	i := 2
 	var ok bool
-	var tok []byte
-	if tok, i, ok = token(line, i); !ok {
+	var raws [numRaw]raw
+	var acct, iface []byte
+	if acct, i, ok = token(line, i); !ok {
 		return false
 	}
-	fields = append(fields, tok)
-	acct := tok
-	if tok, i, ok = token(line, i); !ok {
-		return false
-	}
-	fields = append(fields, tok)
-	iface := tok
+	raws[RawAccountID] = raw{off: 2, n: uint32(len(acct))}
 	start := i
+	if iface, i, ok = token(line, i); !ok {
+		return false
+	}
+	raws[RawInterfaceID] = raw{off: uint32(start), n: uint32(len(iface))}
 	if rec.SrcAddr, i, ok = addrField(line, i); !ok {
 		return false
 	}
-	fields = append(fields, line[start:i-1:i-1])
-	start = i
 	if rec.DstAddr, i, ok = addrField(line, i); !ok {
 		return false
 	}
-	fields = append(fields, line[start:i-1:i-1])
 	var nums [7]int64
 	for k := range nums {
 		start = i
 		if nums[k], i, ok = digitsField(line, i); !ok {
 			return false
 		}
-		fields = append(fields, line[start:i-1:i-1])
+		raws[RawSrcPort+k] = raw{off: uint32(start), n: uint32(i - 1 - start)}
 	}
 	if nums[0] > 65535 || nums[1] > 65535 || nums[2] > 255 {
 		return false
 	}
+	var tok []byte
 	if tok, i, ok = token(line, i); !ok {
 		return false
 	}
-	fields = append(fields, tok)
 	switch string(tok) {
 	case ActionAccept:
 		rec.Action = ActionAccept
@@ -72,8 +68,7 @@ func (r *parser) parseDefault(line []byte) bool {
 	if len(line)-i != 2 || line[i] != 'O' || line[i+1] != 'K' {
 		return false
 	}
-	fields = append(fields, line[i:])
-	r.fields = fields
+	r.raws, r.rawsInLine = raws, true
 	rec.Version = 2
 	rec.SrcPort, rec.DstPort, rec.Protocol = int(nums[0]), int(nums[1]), int(nums[2])
 	rec.Packets, rec.Bytes, rec.Start, rec.End = nums[3], nums[4], nums[5], nums[6]

@@ -42,19 +42,33 @@ var fastParseSeeds = []string{
 }
 
 // parseBothWays parses line with the fast path on and off, and fails t
-// when they differ in kind, record or the fields the raw values come from.
+// when they differ in kind, record or where the raw values sit.
 func parseBothWays(t testing.TB, line string) {
 	fast, slow := newParser(newFormat(DefaultFields())), newParser(newFormat(DefaultFields()))
 	fast.out, slow.out = &fast.rec, &slow.rec
 	require.True(t, fast.format.isDefault)
 	slow.format.isDefault = false
-	kf, ks := fast.parse([]byte(line)), slow.parse([]byte(line))
+	fb, sb := []byte(line), []byte(line)
+	kf, ks := fast.parse(fb), slow.parse(sb)
 	require.Equal(t, ks, kf, "kind of %q", line)
 	if ks != lineRecord {
 		return
 	}
 	require.Equal(t, slow.rec, fast.rec, "record of %q", line)
-	require.Equal(t, slow.fields, fast.fields, "fields of %q", line)
+	require.False(t, slow.rawsInLine)
+	want := slow.rawsOf(sb, sb)
+	require.Equal(t, want, fast.rawsOf(fb, fb), "raw values of %q", line)
+	if !fast.rawsInLine {
+		return
+	}
+	// The fast path's positions are from the start of the line, so they
+	// hold wherever in a chunk the line is.
+	const before = "earlier line\n"
+	chunk := append([]byte(before), fb...)
+	for k := range want {
+		want[k].off += uint32(len(before))
+	}
+	require.Equal(t, want, fast.rawsOf(chunk, chunk[len(before):]), "raw values of %q in a chunk", line)
 }
 
 // TestParseDefaultMatchesGeneralPath checks the fast path against the

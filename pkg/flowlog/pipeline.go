@@ -328,7 +328,7 @@ func (c *chunk) parse(p *parser) {
 		case lineRecord:
 			c.recs = c.recs[:n+1]
 			if c.keepRaw {
-				c.nums = append(c.nums, p.rawNumbers(c.data))
+				c.nums = append(c.nums, p.rawsOf(c.data, data))
 			}
 		case lineNoFlow:
 			c.noFlow++
@@ -339,6 +339,20 @@ func (c *chunk) parse(p *parser) {
 	}
 	c.lines = line - c.firstLine
 	c.formatOut = p.format
+}
+
+// rawsOf returns where the raw values of the record just parsed from the
+// line at the start of rest sit in data, the chunk both are in.
+func (p *parser) rawsOf(data, rest []byte) [numRaw]raw {
+	if !p.rawsInLine {
+		return p.rawNumbers(data)
+	}
+	nums := p.raws
+	at := uint32(len(data) - len(rest))
+	for k := range nums {
+		nums[k].off += at
+	}
+	return nums
 }
 
 // rawNumbers returns where the text of each number of the record just

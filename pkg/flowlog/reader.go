@@ -124,10 +124,14 @@ type parser struct {
 	rec    Record
 	// out is where parse writes the record: rec, or the next slot of the
 	// chunk being parsed, so that a chunk's records are not copied.
-	out      *Record
-	interned map[string]string
-	last     [numRecordFields]string // the value str last returned per field
-	recent   *[recentSlots]string    // strings str returned lately, by recentSlot
+	out *Record
+	// raws are where parseDefault found the raw values, from the start
+	// of the line, when rawsInLine says the last line took that path.
+	raws       [numRaw]raw
+	rawsInLine bool
+	interned   map[string]string
+	last       [numRecordFields]string // the value str last returned per field
+	recent     *[recentSlots]string    // strings str returned lately, by recentSlot
 }
 
 func newParser(f format) parser {
@@ -423,6 +427,7 @@ func isNoFlowStatus(b []byte) bool {
 
 // parse fills r.out from line and says what kind of line it was.
 func (r *parser) parse(line []byte) lineKind {
+	r.rawsInLine = false
 	if len(line) > 0 && !isDigit(line[0]) && !isSpace(line[0]) {
 		if f, ok := parseHeader(line); ok {
 			r.format = f
