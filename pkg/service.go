@@ -169,6 +169,7 @@ func (s *Service) BindRoutes(r chi.Router) error {
 			Logger:       s.Logger,
 			Run:          s.pool.Do,
 			Async:        s.pool,
+			Marker:       s.Marker,
 			MaxBodyBytes: cfg.MaxBodyBytes,
 			MaxWindow:    cfg.MaxWindow,
 			Token:        cfg.WorkerToken,

@@ -219,3 +219,56 @@ func TestSelfQueueSendsToken(t *testing.T) {
 	status, _, body = h.waitGraph(t, window)
 	require.Equal(t, http.StatusOK, status, body)
 }
+
+// TestWorkerRouteAsyncMarksFirst: a job taken with respond-async and no
+// token is marked before the 202, so a GET that follows finds it in
+// progress, even while it waits in the queue; a job the full queue refuses
+// leaves no mark behind.
+func TestWorkerRouteAsyncMarksFirst(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	release := make(chan struct{})
+	h := newHarness(t, &Service{Digester: countingDigest(&calls, release)}, map[string]string{
+		"GRAPHERD_WORKERS": "1", "GRAPHERD_QUEUE_CAPACITY": "1",
+	})
+	windows := make([]string, 3)
+	for i := range windows {
+		start := time.Date(2026, 11, 2, i, 0, 0, 0, time.UTC)
+		windows[i] = "start=" + start.Format(time.RFC3339) + "&stop=" + start.Add(time.Hour).Format(time.RFC3339)
+	}
+	post := func(w string) (int, string) {
+		status, _, body := h.do(t, http.MethodPost, "/grapherd/job", strings.NewReader(jobBody(t, w)), "Prefer", "respond-async")
+		return status, body
+	}
+	get := func(w string) int {
+		status, _, _ := h.do(t, http.MethodGet, "/?"+w, nil)
+		return status
+	}
+
+	status, body := post(windows[0])
+	require.Equal(t, http.StatusAccepted, status, body)
+	require.Equal(t, http.StatusNoContent, get(windows[0]))
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, time.Millisecond)
+
+	// The only worker is busy: the second job waits in the queue, marked.
+	status, body = post(windows[1])
+	require.Equal(t, http.StatusAccepted, status, body)
+	require.Equal(t, http.StatusNoContent, get(windows[1]))
+
+	// The queue is full: the third is refused and its mark cleared.
+	status, body = post(windows[2])
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	require.Equal(t, http.StatusNotFound, get(windows[2]))
+
+	close(release)
+	for _, w := range windows[:2] {
+		status, _, _ := h.waitGraph(t, w)
+		require.Equal(t, http.StatusOK, status)
+	}
+	// The runner took the marks over and cleared them; the refused window
+	// can be asked for again at once.
+	status, body = post(windows[2])
+	require.Equal(t, http.StatusAccepted, status, body)
+	status, _, _ = h.waitGraph(t, windows[2])
+	require.Equal(t, http.StatusOK, status)
+}

@@ -36,6 +36,10 @@ type Worker struct {
 	// Async, when set, takes jobs whose request carries RFC 7240
 	// "Prefer: respond-async"; the worker then answers 202 at once.
 	Async types.Queuer
+	// Marker, when set, marks an async job's window before the 202 when
+	// the job carries no token (the API marks the jobs it queues), so that
+	// a GET after the answer finds the graph in progress.
+	Marker types.Marker
 	// MaxBodyBytes bounds the request body; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// MaxWindow bounds stop-start of a job taken over HTTP, as the API bounds
@@ -91,7 +95,15 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	logger = logger.With(slog.String("id", job.ID))
 	if h.Async != nil && prefersAsync(r.Header) {
+		marked, err := h.markAsync(r.Context(), &job)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
 		if err := h.Async.Queue(r.Context(), job); err != nil {
+			if marked {
+				h.unmark(r.Context(), logger, job)
+			}
 			if !errors.Is(err, types.ErrQueueFull) {
 				err = dependencyError(runtime.DependencyQueuer, err)
 			}
@@ -108,6 +120,36 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeError(w, r, logger, resultError(res))
+}
+
+// markAsync marks the window of an async job that carries no token, and
+// hands the job the mark's token for the runner to claim. It reports
+// whether it set a mark. A window another run holds is left to it: GET
+// already answers 204, and the runner finds the window taken.
+func (h *Worker) markAsync(ctx context.Context, job *types.Job) (bool, error) {
+	if h.Marker == nil || job.Token != "" {
+		return false, nil
+	}
+	token, err := h.Marker.Mark(ctx, job.ID)
+	switch {
+	case errors.Is(err, types.ErrInProgress):
+		return false, nil
+	case err != nil:
+		return false, dependencyError(runtime.DependencyMarker, err)
+	}
+	job.Token = token
+	return true, nil
+}
+
+// unmark clears the mark markAsync set for a job that was not queued, so
+// it does not hold the window until it expires.
+func (h *Worker) unmark(ctx context.Context, logger *slog.Logger, job types.Job) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := h.Marker.Unmark(ctx, job.ID, job.Token); err != nil {
+		runtime.LogDependencyFailure(ctx, logger, runtime.DependencyMarker,
+			fmt.Errorf("clear the mark of a job that was not queued: %w", err), slog.String("id", job.ID))
+	}
 }
 
 // resultError is the answer to a job that did not end Done. The runner has
