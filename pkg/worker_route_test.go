@@ -17,9 +17,11 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/stretchr/testify/require"
 
+	v1 "github.com/asecurityteam/vpcflow-grapherd/pkg/handlers/v1"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/marker"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/storage"
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
 
 // countingDigest counts its calls and holds each until release is closed,
@@ -102,13 +104,15 @@ func TestWorkerRouteAsyncWhileBusy(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, status)
 	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, time.Millisecond)
 
+	// A delivery with no token finds the window marked: it is answered as
+	// a job run at once would be, not taken and dropped.
 	status, _, body := h.do(t, http.MethodPost, "/grapherd/job", strings.NewReader(jobBody(t, window)), "Prefer", "respond-async")
-	require.Equal(t, http.StatusAccepted, status, body)
+	require.Equal(t, http.StatusConflict, status, body)
+	require.Contains(t, message(t, body), "being made by another run")
 	close(release)
 	status, _, _ = h.waitGraph(t, window)
 	require.Equal(t, http.StatusOK, status)
-	// The async job ran after, or while, the first: it found the window
-	// taken or made, so no second digest was asked for.
+	// So no second digest was asked for.
 	require.Eventually(t, func() bool { return h.service.pool.Running() == 0 }, 10*time.Second, time.Millisecond)
 	require.EqualValues(t, 1, calls.Load())
 }
@@ -228,10 +232,14 @@ func TestWorkerRouteAsyncMarksFirst(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
 	release := make(chan struct{})
-	h := newHarness(t, &Service{Digester: countingDigest(&calls, release)}, map[string]string{
+	var once sync.Once
+	releaseAll := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(releaseAll)
+	mk := &marker.Memory{Timeout: time.Minute}
+	h := newHarness(t, &Service{Digester: countingDigest(&calls, release), Marker: mk}, map[string]string{
 		"GRAPHERD_WORKERS": "1", "GRAPHERD_QUEUE_CAPACITY": "1",
 	})
-	windows := make([]string, 3)
+	windows := make([]string, 4)
 	for i := range windows {
 		start := time.Date(2026, 11, 2, i, 0, 0, 0, time.UTC)
 		windows[i] = "start=" + start.Format(time.RFC3339) + "&stop=" + start.Add(time.Hour).Format(time.RFC3339)
@@ -260,7 +268,20 @@ func TestWorkerRouteAsyncMarksFirst(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, status, body)
 	require.Equal(t, http.StatusNotFound, get(windows[2]))
 
-	close(release)
+	// A refused job that carries the API's token leaves the API's mark,
+	// which is not the route's to clear.
+	start, stop, err := v1.ParseWindow(windows[3], 0)
+	require.NoError(t, err)
+	token, err := mk.Mark(context.Background(), v1.ComputeID(start, stop))
+	require.NoError(t, err)
+	b, err := v1.EncodeJob(types.Job{ID: v1.ComputeID(start, stop), Start: start, Stop: stop, Token: token})
+	require.NoError(t, err)
+	status, _, body = h.do(t, http.MethodPost, "/grapherd/job", strings.NewReader(string(b)), "Prefer", "respond-async")
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	require.Equal(t, http.StatusNoContent, get(windows[3]))
+	require.NoError(t, mk.Unmark(context.Background(), v1.ComputeID(start, stop), token))
+
+	releaseAll()
 	for _, w := range windows[:2] {
 		status, _, _ := h.waitGraph(t, w)
 		require.Equal(t, http.StatusOK, status)
@@ -271,4 +292,20 @@ func TestWorkerRouteAsyncMarksFirst(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, status, body)
 	status, _, _ = h.waitGraph(t, windows[2])
 	require.Equal(t, http.StatusOK, status)
+}
+
+// TestWorkerRouteAsyncMarkerDown: a job with no token that cannot be
+// marked is not taken (a 5xx the bus retries), and the answer says nothing
+// of the marker's failure.
+func TestWorkerRouteAsyncMarkerDown(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	release := make(chan struct{})
+	close(release)
+	h := newHarness(t, &Service{Digester: countingDigest(&calls, release), Marker: &downMarker{}}, nil)
+	status, _, body := h.do(t, http.MethodPost, "/grapherd/job", strings.NewReader(jobBody(t, window)), "Prefer", "respond-async")
+	require.GreaterOrEqual(t, status, 500, body)
+	require.NotContains(t, body, "connection refused")
+	time.Sleep(50 * time.Millisecond)
+	require.Zero(t, calls.Load(), "nothing was taken")
 }

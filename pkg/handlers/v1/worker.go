@@ -38,7 +38,8 @@ type Worker struct {
 	Async types.Queuer
 	// Marker, when set, marks an async job's window before the 202 when
 	// the job carries no token (the API marks the jobs it queues), so that
-	// a GET after the answer finds the graph in progress.
+	// a GET after the answer finds the graph in progress; a window already
+	// marked is answered 409, as a job run at once would be.
 	Marker types.Marker
 	// MaxBodyBytes bounds the request body; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -124,8 +125,9 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // markAsync marks the window of an async job that carries no token, and
 // hands the job the mark's token for the runner to claim. It reports
-// whether it set a mark. A window another run holds is left to it: GET
-// already answers 204, and the runner finds the window taken.
+// whether it set a mark. A window another run holds gets the answer the
+// runner would give (409), rather than a 202 for a job the runner would
+// then drop as taken: the caller learns that this job was not.
 func (h *Worker) markAsync(ctx context.Context, job *types.Job) (bool, error) {
 	if h.Marker == nil || job.Token != "" {
 		return false, nil
@@ -133,7 +135,7 @@ func (h *Worker) markAsync(ctx context.Context, job *types.Job) (bool, error) {
 	token, err := h.Marker.Mark(ctx, job.ID)
 	switch {
 	case errors.Is(err, types.ErrInProgress):
-		return false, nil
+		return false, resultError(worker.Result{Outcome: worker.Busy})
 	case err != nil:
 		return false, dependencyError(runtime.DependencyMarker, err)
 	}
