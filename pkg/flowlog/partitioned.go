@@ -564,6 +564,14 @@ func (c *PartitionedCompactor) writeParallel(w io.Writer, formatters int) (n int
 				return nil
 			}
 			send()
+			// A stopped writer wins over a free batch, so that the merge
+			// ends within the batches in flight.
+			select {
+			case <-stop:
+				b = nil
+				return errWriteStopped
+			default:
+			}
 			select {
 			case b = <-free:
 				return nil
