@@ -50,12 +50,6 @@ func (w *writeback) Write(p []byte) (int, error) {
 func copyWithWriteback(f *os.File, r io.Reader) (int64, *writeback, error) {
 	w := &writeback{f: f}
 	buf := make([]byte, copyBufferBytes)
-	n, err := io.CopyBuffer(w, onlyReader{r}, buf)
+	n, err := io.CopyBuffer(w, r, buf)
 	return n, w, err
 }
-
-// onlyReader hides any WriterTo of the reader, so that io.CopyBuffer uses
-// the buffer and writeback sees every write.
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }

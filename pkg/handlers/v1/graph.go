@@ -103,13 +103,7 @@ func (h *Graph) create(ctx context.Context, rawQuery string) (types.Job, error) 
 	// The worker claims the mark with the token, so that no other run can.
 	job.Token = token
 	if err := h.Queuer.Queue(ctx, job); err != nil {
-		// Without the job the mark would hold the window until it expires.
-		unmarkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if uerr := h.Marker.Unmark(unmarkCtx, job.ID, token); uerr != nil {
-			runtime.LogDependencyFailure(ctx, LoggerFrom(ctx, h.Logger), runtime.DependencyMarker,
-				fmt.Errorf("clear the mark of a job that was not queued: %w", uerr), slog.String("id", job.ID))
-		}
+		unmarkUnqueued(ctx, LoggerFrom(ctx, h.Logger), h.Marker, job)
 		if errors.Is(err, types.ErrQueueFull) || errors.Is(err, types.ErrQueueUnavailable) {
 			return job, err
 		}

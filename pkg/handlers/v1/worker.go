@@ -103,7 +103,7 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := h.Async.Queue(r.Context(), job); err != nil {
 			if marked {
-				h.unmark(r.Context(), logger, job)
+				unmarkUnqueued(r.Context(), logger, h.Marker, job)
 			}
 			if !errors.Is(err, types.ErrQueueFull) {
 				err = dependencyError(runtime.DependencyQueuer, err)
@@ -143,12 +143,13 @@ func (h *Worker) markAsync(ctx context.Context, job *types.Job) (bool, error) {
 	return true, nil
 }
 
-// unmark clears the mark markAsync set for a job that was not queued, so
-// it does not hold the window until it expires.
-func (h *Worker) unmark(ctx context.Context, logger *slog.Logger, job types.Job) {
+// unmarkUnqueued clears the mark job.Token owns for a job that was not
+// queued, so that it does not hold the window until it expires, even when
+// the request that made it is gone.
+func unmarkUnqueued(ctx context.Context, logger *slog.Logger, m types.Marker, job types.Job) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := h.Marker.Unmark(ctx, job.ID, job.Token); err != nil {
+	if err := m.Unmark(ctx, job.ID, job.Token); err != nil {
 		runtime.LogDependencyFailure(ctx, logger, runtime.DependencyMarker,
 			fmt.Errorf("clear the mark of a job that was not queued: %w", err), slog.String("id", job.ID))
 	}
