@@ -162,7 +162,7 @@ func (c *converter) read(ctx context.Context, name string, gw *grapher.Writer) e
 	}
 	opts := append([]flowlog.Option{flowlog.WithContext(ctx)}, c.readerOpts...)
 	if c.compactor == nil {
-		opts = append(opts, flowlog.WithRender(gw.NewRender))
+		opts = append(opts, flowlog.WithLineRender(gw.NewLineRender))
 	}
 	rd, err := flowlog.NewReader(in, opts...)
 	if errors.Is(err, flowlog.ErrMalformedParquet) {

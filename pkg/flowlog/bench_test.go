@@ -6,7 +6,9 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	kgzip "github.com/klauspost/compress/gzip"
 
@@ -55,6 +57,66 @@ func BenchmarkReader(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchLines), "ns/line")
 		})
 	}
+	// Lines parsed on two workers and handed to a LineRender that does
+	// nothing: the fast parse alone, as the converter runs it.
+	b.Run("plain/line-render", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		b.ReportAllocs()
+		var mu sync.Mutex
+		var renders []*countLines
+		newRender := func() flowlog.LineRender {
+			mu.Lock()
+			defer mu.Unlock()
+			renders = append(renders, new(countLines))
+			return renders[len(renders)-1]
+		}
+		cpu := cpuTime(b)
+		for b.Loop() {
+			r, err := flowlog.NewReader(bytes.NewReader(plain), flowlog.WithWorkers(2), flowlog.WithLineRender(newRender))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				if _, ok := r.NextBatch(); !ok {
+					break
+				}
+			}
+			r.Close()
+			if r.Err() != nil || r.Stats().Used != benchLines {
+				b.Fatalf("read %d records: %v", r.Stats().Used, r.Err())
+			}
+		}
+		b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/float64(b.N*benchLines), "cpu-ns/line")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchLines), "ns/line")
+		lines := 0
+		for _, r := range renders {
+			lines += r.n
+		}
+		if lines != b.N*benchLines {
+			b.Fatalf("%d lines rendered, want %d", lines, b.N*benchLines)
+		}
+	})
+}
+
+// countLines is a LineRender that counts the Lines it is handed. Each
+// fills a cache line of its own, so that two workers' counts do not share
+// one.
+type countLines struct {
+	n int
+	_ [56]byte
+}
+
+func (*countLines) Start(*flowlog.Batch)   {}
+func (c *countLines) Line(*flowlog.Line)   { c.n++ }
+func (*countLines) Record(*flowlog.Record) {}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkCompactorAdd measures compacting 100,000 records added from two

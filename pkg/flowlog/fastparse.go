@@ -6,20 +6,87 @@ import (
 	"unsafe"
 )
 
+// Line is a line of the default format as the fast parse read it (see
+// parseDefault), handed to a LineRender in place of its record: its
+// addresses and action, and where the text of each raw value sits, so
+// that a value can be written again by copying its text.
+type Line struct {
+	// SrcAddr and DstAddr are the line's addresses: IPv4, or IPv6 with no
+	// zone.
+	SrcAddr, DstAddr netip.Addr
+	// Action is ActionAccept, ActionReject or Missing.
+	Action string
+
+	text []byte      // the line and what follows it in its chunk
+	raws [numRaw]raw // from the start of text
+	nums [7]int64    // the values of RawSrcPort to RawEnd
+}
+
+// Raw returns the text value f (RawAccountID to RawEnd) was read from:
+// for a number, its digits, which may have leading zeros.
+func (l *Line) Raw(f int) []byte {
+	r := l.raws[f]
+	return l.text[r.off : r.off+r.n : r.off+r.n]
+}
+
+// RawPadded is Raw with what follows the text, as Batch.RawPadded.
+func (l *Line) RawPadded(f, pad int) (text []byte, n int, ok bool) {
+	r := l.raws[f]
+	end := int(r.off) + (int(r.n)+pad-1)/pad*pad
+	if end > cap(l.text) {
+		return nil, 0, false
+	}
+	return l.text[r.off:end:end], int(r.n), true
+}
+
+// Number returns the value of number f (RawSrcPort to RawEnd).
+func (l *Line) Number(f int) int64 { return l.nums[f-RawSrcPort] }
+
+// Record fills rec with the line's record, as Reader.Next returns it,
+// though with strings of its own rather than shared ones.
+func (l *Line) Record(rec *Record) {
+	*rec = Record{Version: 2, SrcAddr: l.SrcAddr, DstAddr: l.DstAddr, Action: l.Action, LogStatus: StatusOK}
+	fillDefault(rec, l, string(l.Raw(RawAccountID)), string(l.Raw(RawInterfaceID)))
+}
+
+// fillDefault fills rec's numbers and ids from l.
+func fillDefault(rec *Record, l *Line, account, iface string) {
+	rec.SrcPort, rec.DstPort, rec.Protocol = int(l.nums[0]), int(l.nums[1]), int(l.nums[2])
+	rec.Packets, rec.Bytes, rec.Start, rec.End = l.nums[3], l.nums[4], l.nums[5], l.nums[6]
+	rec.AccountID, rec.InterfaceID = account, iface
+}
+
 // parseDefault parses a line of the default format, as a digest's lines
-// are, when it has the exact shape vpcflow-digesterd and AWS write: the
-// version 2, fields apart by single spaces, IPv4 addresses, numbers
-// without signs and a log status of OK. It reads the line once, where
-// split and parseFields each read it again, fills r.out exactly as they
-// would, and notes in r.raws where the raw values sit in the line (where
+// are, when it has the exact shape vpcflow-digesterd and AWS write (see
+// scanDefault). It fills r.out exactly as split and parseFields would,
+// and notes in r.raws where the raw values sit in the line (where
 // rawNumbers finds them from r.fields on the general path). It returns
 // false, having filled nothing that matters, for any other line, which
 // parse then reads the general way.
 func (r *parser) parseDefault(line []byte) bool {
+	l := &r.line
+	if !scanDefault(line, l) {
+		return false
+	}
+	l.text = line
+	rec := r.out
+	rec.Version = 2
+	rec.SrcAddr, rec.DstAddr, rec.Action, rec.LogStatus = l.SrcAddr, l.DstAddr, l.Action, StatusOK
+	fillDefault(rec, l, r.strOf(fAccountID, l.Raw(RawAccountID)), r.strOf(fInterfaceID, l.Raw(RawInterfaceID)))
+	r.raws, r.rawsInLine = l.raws, true
+	return true
+}
+
+// scanDefault reads a line of the default format into l (all but its
+// text) when it has the exact shape vpcflow-digesterd and AWS write: the
+// version 2, fields apart by single spaces, IPv4 or zoneless IPv6
+// addresses, numbers without signs and a log status of OK. It reads the
+// line once, where split and parseFields each read it again, and returns
+// false for any other line, which the general way may still read.
+func scanDefault(line []byte, l *Line) bool {
 	if len(line) < 2 || line[0] != '2' || line[1] != ' ' {
 		return false
 	}
-	rec := r.out
 	i := 2
 	var ok bool
 	var raws [numRaw]raw
@@ -33,10 +100,11 @@ func (r *parser) parseDefault(line []byte) bool {
 		return false
 	}
 	raws[RawInterfaceID] = raw{off: uint32(start), n: uint32(len(iface))}
-	if rec.SrcAddr, i, ok = addrField(line, i); !ok {
+	var src, dst netip.Addr
+	if src, i, ok = addrField(line, i); !ok {
 		return false
 	}
-	if rec.DstAddr, i, ok = addrField(line, i); !ok {
+	if dst, i, ok = addrField(line, i); !ok {
 		return false
 	}
 	var nums [7]int64
@@ -54,13 +122,14 @@ func (r *parser) parseDefault(line []byte) bool {
 	if tok, i, ok = token(line, i); !ok {
 		return false
 	}
+	var action string
 	switch string(tok) {
 	case ActionAccept:
-		rec.Action = ActionAccept
+		action = ActionAccept
 	case ActionReject:
-		rec.Action = ActionReject
+		action = ActionReject
 	case Missing:
-		rec.Action = Missing
+		action = Missing
 	default:
 		return false
 	}
@@ -68,13 +137,8 @@ func (r *parser) parseDefault(line []byte) bool {
 	if len(line)-i != 2 || line[i] != 'O' || line[i+1] != 'K' {
 		return false
 	}
-	r.raws, r.rawsInLine = raws, true
-	rec.Version = 2
-	rec.SrcPort, rec.DstPort, rec.Protocol = int(nums[0]), int(nums[1]), int(nums[2])
-	rec.Packets, rec.Bytes, rec.Start, rec.End = nums[3], nums[4], nums[5], nums[6]
-	rec.LogStatus = StatusOK
-	rec.AccountID = r.strOf(fAccountID, acct)
-	rec.InterfaceID = r.strOf(fInterfaceID, iface)
+	l.SrcAddr, l.DstAddr, l.Action = src, dst, action
+	l.raws, l.nums = raws, nums
 	return true
 }
 

@@ -113,6 +113,34 @@ func WithRender(newRender func() Render) Option {
 	return func(o *readerOptions) { o.newRender = newRender }
 }
 
+// LineRender formats a chunk's records as its lines are parsed, on the
+// goroutine parsing them, where a Render formats them once they are all
+// parsed and kept (see WithLineRender). Its calls for a chunk are Start,
+// then Line or Record for each line that is a record, in input order.
+type LineRender interface {
+	// Start begins a chunk of lines: b has no records, only its Len, and
+	// its Out, which the LineRender may set as a Render does.
+	Start(b *Batch)
+	// Line is a line the fast parse read; it is valid for the call only.
+	Line(l *Line)
+	// Record is the record of a line read the general way; it is valid
+	// for the call only.
+	Record(rec *Record)
+}
+
+// WithLineRender is WithRender for work that needs no record kept: each
+// goroutine that parses chunks hands every record of a chunk to a
+// LineRender of its own, made by newRender, as it parses it, and keeps
+// none. A line of the default format in the shape AWS and
+// vpcflow-digesterd write reaches it as a Line, so that it is never made
+// into a Record at all. NextBatch then returns Batches with no Records
+// and what the LineRender left in their Out; the Reader's stats are those
+// of a Reader without it. It applies only to a Reader with workers, and
+// takes the place of WithRender.
+func WithLineRender(newRender func() LineRender) Option {
+	return func(o *readerOptions) { o.newLines = newRender }
+}
+
 // chunk is a run of whole lines and, once parsed, their records.
 type chunk struct {
 	data      []byte // lines, each ending in '\n'
@@ -129,6 +157,7 @@ type chunk struct {
 	reparsed            bool          // parsed again by the Reader, not yet rendered
 	keepRaw             bool          // fill nums
 	lines, noFlow       int64
+	used                int64 // records: len(recs) unless rendered by line
 	skipped             int64
 	firstSkip           []int64
 	done                chan struct{}
@@ -143,14 +172,20 @@ type pipeline struct {
 	once  sync.Once
 	cur   *chunk
 	next  int // the next record of cur
-	// newRender makes each parsing goroutine's Render; nil for none.
+	// newRender makes each parsing goroutine's Render, and newLines its
+	// LineRender; nil for none.
 	newRender func() Render
-	render    Render // the Reader's own, for chunks it parses again
-	batch     Batch  // what NextBatch returned last
+	newLines  func() LineRender
+	render    Render     // the Reader's own, for chunks it parses again
+	lines     LineRender // the same for newLines
+	batch     Batch      // what NextBatch returned last
 }
 
 // startPipeline starts reading r's lines and parsing them on n workers.
-func startPipeline(r *Reader, n int, newRender func() Render) *pipeline {
+func startPipeline(r *Reader, n int, newRender func() Render, newLines func() LineRender) *pipeline {
+	if newLines != nil {
+		newRender = nil
+	}
 	inflight := n * chunksPerWorker
 	pl := &pipeline{
 		work:      make(chan *chunk, inflight),
@@ -158,6 +193,7 @@ func startPipeline(r *Reader, n int, newRender func() Render) *pipeline {
 		free:      make(chan *chunk, inflight+2),
 		stop:      make(chan struct{}),
 		newRender: newRender,
+		newLines:  newLines,
 	}
 	for range inflight + 2 {
 		pl.free <- &chunk{data: make([]byte, 0, chunkBytes+1024), done: make(chan struct{}, 1), keepRaw: newRender != nil}
@@ -187,7 +223,7 @@ func (pl *pipeline) cut(src *lineSource, f format) {
 			// others, keeps them from being parsed twice.
 			first = false
 			p := newParser(f)
-			c.parse(&p)
+			c.parse(&p, pl.makeLineRender())
 			pl.renderWith(pl.makeRender(), c)
 			c.done <- struct{}{}
 			f = c.formatOut
@@ -264,7 +300,7 @@ func (pl *pipeline) take() *chunk {
 	case c := <-pl.free:
 		c.data, c.recs, c.nums, c.firstSkip = c.data[:0], c.recs[:0], c.nums[:0], c.firstSkip[:0]
 		c.longLine, c.err, c.reparsed = false, nil, false
-		c.lines, c.noFlow, c.skipped = 0, 0, 0
+		c.lines, c.noFlow, c.skipped, c.used = 0, 0, 0, 0
 		return c
 	case <-pl.stop:
 		return nil
@@ -274,9 +310,9 @@ func (pl *pipeline) take() *chunk {
 // parseChunks parses the chunks it is handed until there are no more.
 func (pl *pipeline) parseChunks() {
 	p := newParser(format{})
-	render := pl.makeRender()
+	render, lines := pl.makeRender(), pl.makeLineRender()
 	for c := range pl.work {
-		c.parse(&p)
+		c.parse(&p, lines)
 		pl.renderWith(render, c)
 		c.done <- struct{}{}
 	}
@@ -290,6 +326,15 @@ func (pl *pipeline) makeRender() Render {
 	return pl.newRender()
 }
 
+// makeLineRender returns a new LineRender, or nil when the pipeline has
+// none.
+func (pl *pipeline) makeLineRender() LineRender {
+	if pl.newLines == nil {
+		return nil
+	}
+	return pl.newLines()
+}
+
 // renderWith runs render, when there is one, on the chunk's records.
 func (pl *pipeline) renderWith(render Render, c *chunk) {
 	if render != nil && c.err == nil {
@@ -299,19 +344,29 @@ func (pl *pipeline) renderWith(render Render, c *chunk) {
 	}
 }
 
-// parse parses the chunk's lines with c.formatIn, as Reader.Next would.
-func (c *chunk) parse(p *parser) {
+// parse parses the chunk's lines with c.formatIn, as Reader.Next would,
+// keeping their records, or handing them to lr when it is not nil.
+func (c *chunk) parse(p *parser, lr LineRender) {
 	p.format = c.formatIn
 	if cap(p.fields) < p.format.n+1 {
 		p.fields = make([][]byte, 0, p.format.n+1)
 	}
 	c.recs, c.nums, c.firstSkip = c.recs[:0], c.nums[:0], c.firstSkip[:0]
-	c.noFlow, c.skipped = 0, 0
+	c.noFlow, c.skipped, c.used = 0, 0, 0
+	if lr != nil {
+		b := Batch{Out: c.out, data: c.data}
+		lr.Start(&b)
+		c.out = b.Out
+	}
 	line := c.firstLine
 	if c.longLine {
 		c.lines = 1
 		c.skip(line + 1)
 		c.formatOut = p.format
+		return
+	}
+	if lr != nil {
+		c.parseLines(p, lr)
 		return
 	}
 	for data := c.data; len(data) > 0; {
@@ -334,6 +389,40 @@ func (c *chunk) parse(p *parser) {
 			c.noFlow++
 		default:
 			c.skip(line)
+		}
+		data = data[i+1:]
+	}
+	c.lines = line - c.firstLine
+	c.used = int64(len(c.recs))
+	c.formatOut = p.format
+}
+
+// parseLines is parse handing each record to lr: a line the fast parse
+// reads as its Line, which it fills in place, any other as its Record.
+func (c *chunk) parseLines(p *parser, lr LineRender) {
+	line := c.firstLine
+	l := &p.line
+	p.out = &p.rec
+	for data := c.data; len(data) > 0; {
+		i := bytes.IndexByte(data, '\n')
+		line++
+		switch {
+		case p.format.isDefault && scanDefault(data[:i], l):
+			// The text runs on to the end of the chunk, for copies in
+			// whole blocks.
+			l.text = data
+			lr.Line(l)
+			c.used++
+		default:
+			switch p.parse(data[:i]) {
+			case lineRecord:
+				lr.Record(&p.rec)
+				c.used++
+			case lineNoFlow:
+				c.noFlow++
+			default:
+				c.skip(line)
+			}
 		}
 		data = data[i+1:]
 	}
@@ -441,11 +530,14 @@ func (r *Reader) nextChunk() (*chunk, bool) {
 			// A header line changed the format after this chunk was
 			// handed out: parse it again, here, with the right one.
 			c.formatIn, c.reparsed = r.format, true
-			c.parse(&r.parser)
+			if pl.newLines != nil && pl.lines == nil {
+				pl.lines = pl.newLines()
+			}
+			c.parse(&r.parser, pl.lines)
 		}
 		r.format = c.formatOut
 		r.stats.Lines += c.lines
-		r.stats.Used += int64(len(c.recs))
+		r.stats.Used += c.used
 		r.stats.NoFlow += c.noFlow
 		for _, n := range c.firstSkip {
 			if r.stats.Skipped < maxFirstSkipped {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 
@@ -60,6 +61,61 @@ func readEvery(t *testing.T, in io.Reader, opts ...Option) ([]Record, Stats, err
 	return recs, r.Stats(), r.Err()
 }
 
+// collectLines is a LineRender that keeps each chunk's records in the
+// chunk's Out, a Line made into its Record, and counts the Lines.
+type collectLines struct {
+	recs  *[]Record
+	lines int
+}
+
+func (c *collectLines) Line(l *Line) {
+	var rec Record
+	l.Record(&rec)
+	*c.recs = append(*c.recs, rec)
+	c.lines++
+}
+
+func (c *collectLines) Record(rec *Record) { *c.recs = append(*c.recs, *rec) }
+
+func (c *collectLines) Start(b *Batch) {
+	recs, _ := b.Out.(*[]Record)
+	if recs == nil {
+		recs = new([]Record)
+		b.Out = recs
+	}
+	*recs = (*recs)[:0]
+	c.recs = recs
+}
+
+// readLines is readEvery through a LineRender, with workers.
+func readLines(t *testing.T, in io.Reader, opts ...Option) ([]Record, Stats, error, int) {
+	t.Helper()
+	var renders []*collectLines
+	var mu sync.Mutex
+	r, err := NewReader(in, append(opts, WithLineRender(func() LineRender {
+		mu.Lock()
+		defer mu.Unlock()
+		renders = append(renders, &collectLines{})
+		return renders[len(renders)-1]
+	}))...)
+	require.NoError(t, err)
+	defer r.Close()
+	var recs []Record
+	for {
+		b, ok := r.NextBatch()
+		if !ok {
+			break
+		}
+		require.Empty(t, b.Records, "a LineRender's chunks keep no record")
+		recs = append(recs, *b.Out.(*[]Record)...)
+	}
+	lines := 0
+	for _, c := range renders {
+		lines += c.lines
+	}
+	return recs, r.Stats(), r.Err(), lines
+}
+
 // TestWorkersMatchSequential reads the same messy input with and without
 // workers, plain, gzip and broken midway, and wants the same records,
 // stats, skipped line numbers and errors.
@@ -102,6 +158,16 @@ func TestWorkersMatchSequential(t *testing.T) {
 				require.Equal(t, len(want), len(got), "workers %d", workers)
 				require.Equal(t, want, got, "workers %d", workers)
 				require.Equal(t, wantStats, gotStats, "workers %d", workers)
+				if wantErr == nil {
+					require.NoError(t, gotErr)
+				} else {
+					require.EqualError(t, gotErr, wantErr.Error())
+				}
+				// A LineRender sees the same records, most as Lines.
+				got, gotStats, gotErr, lines := readLines(t, tt.in(), WithMaxLineBytes(limit), WithWorkers(workers))
+				require.Equal(t, want, got, "workers %d, line render", workers)
+				require.Equal(t, wantStats, gotStats, "workers %d, line render", workers)
+				require.Greater(t, lines, len(want)/2, "workers %d, line render", workers)
 				if wantErr == nil {
 					require.NoError(t, gotErr)
 				} else {

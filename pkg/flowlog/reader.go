@@ -45,6 +45,7 @@ type readerOptions struct {
 	ctx          context.Context
 	workers      int
 	newRender    func() Render
+	newLines     func() LineRender
 }
 
 // WithContext stops the Reader once ctx is done: its next read of the input
@@ -129,6 +130,7 @@ type parser struct {
 	// of the line, when rawsInLine says the last line took that path.
 	raws       [numRaw]raw
 	rawsInLine bool
+	line       Line // what parseDefault read last
 	interned   map[string]string
 	last       [numRecordFields]string // the value str last returned per field
 	recent     *[recentSlots]string    // strings str returned lately, by recentSlot
@@ -200,7 +202,7 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 		rd.src.br = raw
 	}
 	if o.workers > 1 {
-		rd.pl = startPipeline(rd, o.workers, o.newRender)
+		rd.pl = startPipeline(rd, o.workers, o.newRender, o.newLines)
 	}
 	return rd, nil
 }

@@ -1,7 +1,7 @@
 package grapher
 
 import (
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -31,6 +31,10 @@ type edgeText struct {
 	// drawn is the number of records formatted: all of them, unless one
 	// cannot be drawn.
 	drawn int
+	// byLine says a LineRender made it, keeping no record; undrawable is
+	// then the record that stopped it, when one did.
+	byLine     bool
+	undrawable *flowlog.Record
 }
 
 type newAddr struct {
@@ -68,93 +72,6 @@ func (l *nodeLog) append(addrs []netip.Addr) {
 	l.mu.Lock()
 	l.addrs = append(l.addrs, addrs...)
 	l.mu.Unlock()
-}
-
-// addrSet is a set of addresses, IPv4 and IPv6 apart: integer and array
-// keys hash and compare far faster than netip.Addr, and keeping the
-// families apart keeps 10.0.0.1 and ::ffff:10.0.0.1 apart. IPv4 addresses,
-// most of any flow log and looked up twice an edge, are kept in a set of
-// their own (see set4).
-type addrSet struct {
-	v4 *set4
-	v6 map[[16]byte]struct{}
-}
-
-func newAddrSet() addrSet {
-	return addrSet{v4: newSet4(), v6: make(map[[16]byte]struct{})}
-}
-
-// add adds a and reports whether it was new.
-func (s addrSet) add(a netip.Addr) bool {
-	if a.Is4() {
-		k := a.As4()
-		return s.v4.add(binary.BigEndian.Uint32(k[:]))
-	}
-	k := a.As16()
-	if _, ok := s.v6[k]; ok {
-		return false
-	}
-	s.v6[k] = struct{}{}
-	return true
-}
-
-func (s addrSet) len() int { return s.v4.n + len(s.v6) }
-
-// set4 is a set of uint32 by open addressing: a lookup is a multiply, a
-// shift and a probe or two of one flat array, a few times faster than a
-// map's. A slot holds its value plus one, so that 0 marks an empty slot;
-// the one value that wraps to 0 is kept apart.
-type set4 struct {
-	slots  []uint32
-	shift  uint
-	n      int
-	hasMax bool // whether 0xffffffff is in the set
-}
-
-func newSet4() *set4 { return &set4{slots: make([]uint32, 1<<10), shift: 32 - 10} }
-
-// add adds v and reports whether it was new.
-func (s *set4) add(v uint32) bool {
-	if v == 1<<32-1 {
-		was := s.hasMax
-		s.hasMax = true
-		if !was {
-			s.n++
-		}
-		return !was
-	}
-	mask := uint32(len(s.slots) - 1)
-	for i := (v * 0x9e3779b1) >> s.shift; ; i = (i + 1) & mask {
-		switch s.slots[i] {
-		case v + 1:
-			return false
-		case 0:
-			s.slots[i] = v + 1
-			s.n++
-			if 2*s.n > len(s.slots) {
-				s.grow()
-			}
-			return true
-		}
-	}
-}
-
-// grow doubles the slots, keeping the set at most half full.
-func (s *set4) grow() {
-	old := s.slots
-	s.slots = make([]uint32, 2*len(old))
-	s.shift--
-	mask := uint32(len(s.slots) - 1)
-	for _, k := range old {
-		if k == 0 {
-			continue
-		}
-		i := ((k - 1) * 0x9e3779b1) >> s.shift
-		for s.slots[i] != 0 {
-			i = (i + 1) & mask
-		}
-		s.slots[i] = k
-	}
 }
 
 // NewRender returns a flowlog.Render that formats the edges of each chunk
@@ -207,6 +124,87 @@ func (w *Writer) NewRender() flowlog.Render {
 	}
 }
 
+// NewLineRender returns a flowlog.LineRender that formats the edges of
+// each chunk as its lines are parsed, on the goroutine parsing them, for
+// Copy to write; pass it to the Reader with
+// flowlog.WithLineRender(w.NewLineRender). It is NewRender for a Writer
+// with no sink: the Reader keeps no record, and a line in the digest's
+// usual shape is never made into one.
+func (w *Writer) NewLineRender() flowlog.LineRender {
+	return &lineRender{w: w, known: newAddrSet()}
+}
+
+// lineRender is the LineRender of NewLineRender.
+type lineRender struct {
+	w      *Writer
+	known  addrSet // as in NewRender
+	logged int
+	et     *edgeText      // the chunk being formatted
+	rec    flowlog.Record // a Line appendLineEdge leaves, as a record
+}
+
+func (r *lineRender) Start(b *flowlog.Batch) {
+	et, _ := b.Out.(*edgeText)
+	if et == nil {
+		et = &edgeText{w: r.w, byLine: true}
+		b.Out = et
+	}
+	et.text, et.news, et.drawn, et.undrawable = et.text[:0], et.news[:0], 0, nil
+	if want := textPerInput*b.Len() + fastEdgeBytes; cap(et.text) < want {
+		et.text = make([]byte, 0, want)
+	}
+	fresh := r.w.log.since(r.logged)
+	r.logged += len(fresh)
+	for _, a := range fresh {
+		r.known.add(a)
+	}
+	r.et = et
+}
+
+func (r *lineRender) Line(l *flowlog.Line) {
+	et := r.et
+	if et.undrawable != nil {
+		return
+	}
+	r.noteAddrs(l.SrcAddr, l.DstAddr)
+	var fast bool
+	if et.text, fast = appendLineEdge(et.text, l); !fast {
+		l.Record(&r.rec)
+		et.text = appendEdge(et.text, &r.rec)
+	}
+	et.drawn++
+}
+
+func (r *lineRender) Record(rec *flowlog.Record) {
+	et := r.et
+	if et.undrawable != nil {
+		return
+	}
+	if !drawable(rec.SrcAddr) || !drawable(rec.DstAddr) {
+		// flowlog.Reader never returns such a record; drawBatch says
+		// what Edge says of it.
+		et.undrawable = new(flowlog.Record)
+		*et.undrawable = *rec
+		return
+	}
+	r.noteAddrs(rec.SrcAddr, rec.DstAddr)
+	et.text = appendEdge(et.text, rec)
+	et.drawn++
+}
+
+// noteAddrs notes the addresses of the edge about to be formatted that
+// may not be declared yet, as NewRender's Render does.
+func (r *lineRender) noteAddrs(src, dst netip.Addr) {
+	et := r.et
+	at := len(et.text)
+	if r.known.add(src) {
+		et.news = append(et.news, newAddr{at, src})
+	}
+	if r.known.add(dst) {
+		et.news = append(et.news, newAddr{at, dst})
+	}
+}
+
 // drawBatch draws the records of one chunk, formatted by a Render of w
 // as et: it declares the addresses that are new, in order, and writes the
 // text between them as it is.
@@ -233,6 +231,15 @@ func (w *Writer) drawBatch(recs []flowlog.Record, et *edgeText) error {
 		return fmt.Errorf("grapher: write graph: %w", err)
 	}
 	w.edges += int64(et.drawn)
+	if et.byLine {
+		if w.sink != nil {
+			return errors.New("grapher: a Writer with a sink needs the records a LineRender does not keep")
+		}
+		if et.undrawable != nil {
+			return w.Edge(et.undrawable)
+		}
+		return nil
+	}
 	if w.sink != nil {
 		for i := range recs[:et.drawn] {
 			if err := w.sink(&recs[i]); err != nil {

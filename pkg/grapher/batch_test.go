@@ -3,6 +3,8 @@ package grapher
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +38,22 @@ func graphBatched(t *testing.T, in []byte, workers int) string {
 	gw := NewWriter(&out)
 	rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512),
 		flowlog.WithWorkers(workers), flowlog.WithRender(gw.NewRender))
+	require.NoError(t, err)
+	defer rd.Close()
+	require.True(t, rd.Batched())
+	require.NoError(t, Copy(context.Background(), gw, rd))
+	require.NoError(t, gw.Close())
+	return out.String()
+}
+
+// graphLines draws in through workers whose LineRenders format each
+// edge as its line is parsed, keeping no record.
+func graphLines(t *testing.T, in []byte, workers int) string {
+	t.Helper()
+	var out bytes.Buffer
+	gw := NewWriter(&out)
+	rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512),
+		flowlog.WithWorkers(workers), flowlog.WithLineRender(gw.NewLineRender))
 	require.NoError(t, err)
 	defer rd.Close()
 	require.True(t, rd.Batched())
@@ -91,6 +109,7 @@ func TestBatchedGraphMatchesSerial(t *testing.T) {
 		want := graphSerial(t, in)
 		for _, workers := range []int{2, 3} {
 			require.Equal(t, want, graphBatched(t, in, workers), "%s with %d workers", name, workers)
+			require.Equal(t, want, graphLines(t, in, workers), "%s with %d workers rendering lines", name, workers)
 		}
 	}
 }
@@ -139,4 +158,90 @@ func TestFastEdgeMatchesEdge(t *testing.T) {
 	}
 	require.Positive(t, all.Load())
 	require.Greater(t, fast.Load(), all.Load()*9/10, "fast %d of %d", fast.Load(), all.Load())
+}
+
+// lineCheck is a LineRender that checks each Line's statement from copied
+// blocks against appendEdge's of its record, and counts how many took
+// the fast path.
+type lineCheck struct {
+	t         *testing.T
+	fast, all *atomic.Int64
+	counting  *atomic.Bool
+	rec       flowlog.Record
+}
+
+func (c *lineCheck) Start(*flowlog.Batch)   {}
+func (c *lineCheck) Record(*flowlog.Record) {}
+
+func (c *lineCheck) Line(l *flowlog.Line) {
+	l.Record(&c.rec)
+	want := string(appendEdge(nil, &c.rec))
+	got, ok := appendLineEdge(make([]byte, 0, 7), l)
+	if c.counting.Load() {
+		c.all.Add(1)
+		if ok {
+			c.fast.Add(1)
+		}
+	}
+	if ok && string(got) != want {
+		c.t.Errorf("line edge of %+v:\n got %q\nwant %q", c.rec, got, want)
+	}
+}
+
+// TestLineEdgeMatchesEdge is TestFastEdgeMatchesEdge for the edges a
+// LineRender formats from the text of a line it was handed.
+func TestLineEdgeMatchesEdge(t *testing.T) {
+	t.Parallel()
+	var fast, all atomic.Int64
+	var counting atomic.Bool
+	for name, in := range batchInputs(t) {
+		counting.Store(name == "generated")
+		rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512), flowlog.WithWorkers(2),
+			flowlog.WithLineRender(func() flowlog.LineRender {
+				return &lineCheck{t: t, fast: &fast, all: &all, counting: &counting}
+			}))
+		require.NoError(t, err, name)
+		for {
+			if _, ok := rd.NextBatch(); !ok {
+				break
+			}
+		}
+		require.NoError(t, rd.Err(), name)
+		rd.Close()
+	}
+	require.Positive(t, all.Load())
+	require.Greater(t, fast.Load(), all.Load()*9/10, "fast %d of %d", fast.Load(), all.Load())
+}
+
+// TestLineRenderUndrawable checks what a LineRender does with a record
+// it cannot draw (which a Reader never yields): the edges before it are
+// written, and the batch fails as Edge fails, drawing nothing after it.
+func TestLineRenderUndrawable(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	gw := NewWriter(&out)
+	lr := gw.NewLineRender()
+	b := &flowlog.Batch{}
+	lr.Start(b)
+	good := flowlog.Record{SrcAddr: netip.MustParseAddr("10.0.0.1"), DstAddr: netip.MustParseAddr("10.0.0.2"),
+		AccountID: "1", InterfaceID: "eni-1", Protocol: 6, Action: flowlog.ActionAccept}
+	lr.Record(&good)
+	bad := good
+	bad.DstAddr = netip.Addr{}
+	lr.Record(&bad)
+	lr.Record(&good)
+	err := gw.drawBatch(nil, b.Out.(*edgeText))
+	require.ErrorIs(t, err, ErrInvalidRecord)
+	require.EqualValues(t, 1, gw.Edges())
+	require.NoError(t, gw.Close())
+	require.Equal(t, 1, strings.Count(out.String(), "->"), out.String())
+
+	// A Writer with a sink needs records, which a LineRender keeps none of.
+	gw = NewWriter(io.Discard)
+	gw.sink = func(*flowlog.Record) error { return nil }
+	lr = gw.NewLineRender()
+	b = &flowlog.Batch{}
+	lr.Start(b)
+	lr.Record(&good)
+	require.ErrorContains(t, gw.drawBatch(nil, b.Out.(*edgeText)), "needs the records")
 }

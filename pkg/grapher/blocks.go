@@ -3,6 +3,7 @@ package grapher
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
 )
@@ -26,11 +27,18 @@ const maxFastValue = 64
 // overshoot.
 const fastEdgeBytes = 1024
 
-// piece is a constant part of the statement, padded to a whole copy.
-type piece struct {
-	b [48]byte
-	n int
-}
+// piece is a constant part of the statement, padded to a whole copy of
+// two blocks, and shortPiece one of a block.
+type (
+	piece struct {
+		b [2 * block]byte
+		n int
+	}
+	shortPiece struct {
+		b [block]byte
+		n int
+	}
+)
 
 func newPiece(s string) piece {
 	if len(s) > len(piece{}.b) {
@@ -41,19 +49,28 @@ func newPiece(s string) piece {
 	return p
 }
 
+func newShortPiece(s string) shortPiece {
+	if len(s) > len(shortPiece{}.b) {
+		panic("grapher: piece too long: " + s)
+	}
+	var p shortPiece
+	p.n = copy(p.b[:], s)
+	return p
+}
+
 var (
-	pieceStart = newPiece("\tn")
-	pieceArrow = newPiece(" -> n")
-	pieceEnd   = newPiece("\"]\n")
+	pieceStart = newShortPiece("\tn")
+	pieceArrow = newShortPiece(" -> n")
+	pieceEnd   = newShortPiece("\"]\n")
 	attrPieces = func() (ps [len(attrNames)]piece) {
 		for i, s := range attrNames {
 			ps[i] = newPiece(s)
 		}
 		return ps
 	}()
-	labelPieces = func() (ps [len(labelNames)]piece) {
+	labelPieces = func() (ps [len(labelNames)]shortPiece) {
 		for i, s := range labelNames {
-			ps[i] = newPiece(s)
+			ps[i] = newShortPiece(s)
 		}
 		return ps
 	}()
@@ -99,8 +116,41 @@ func appendFastEdge(b []byte, batch *flowlog.Batch, i int) ([]byte, bool) {
 		}
 		vals[k], lens[k] = t, n
 	}
+	return putEdge(b, rec.SrcAddr, rec.DstAddr, rec.Action, &vals, &lens), true
+}
+
+// appendLineEdge is appendFastEdge for a line the Reader read with the
+// fast parse and made no record of.
+func appendLineEdge(b []byte, l *flowlog.Line) ([]byte, bool) {
+	var vals [len(attrNames)][]byte
+	var lens [len(attrNames)]int
+	var formatted [len(attrNames)][2 * block]byte
+	for k := range vals {
+		t, n, ok := l.RawPadded(k, block)
+		if !ok {
+			return b, false
+		}
+		switch {
+		case k < 2:
+			if n > maxFastValue || !plain(t[:n]) {
+				return b, false
+			}
+		case !canonical(t[:n]):
+			// The fast parse reads numbers of digits only.
+			f := strconv.AppendInt(formatted[k][:0], l.Number(k), 10)
+			t, n = formatted[k][:], len(f)
+		}
+		vals[k], lens[k] = t, n
+	}
+	return putEdge(b, l.SrcAddr, l.DstAddr, l.Action, &vals, &lens), true
+}
+
+// putEdge appends the edge statement from src to dst with the values
+// vals, the first lens[k] bytes of each, which hold as many bytes again
+// rounded up to a block.
+func putEdge(b []byte, src, dst netip.Addr, action string, vals *[len(attrNames)][]byte, lens *[len(attrNames)]int) []byte {
 	color := 2
-	switch rec.Action {
+	switch action {
 	case flowlog.ActionAccept:
 		color = 0
 	case flowlog.ActionReject:
@@ -110,10 +160,10 @@ func appendFastEdge(b []byte, batch *flowlog.Batch, i int) ([]byte, bool) {
 	b = slices.Grow(b, fastEdgeBytes)
 	buf := b[:cap(b)]
 	n := len(b)
-	n = putPiece(buf, n, &pieceStart)
-	n = putID(buf, n, rec.SrcAddr)
-	n = putPiece(buf, n, &pieceArrow)
-	n = putID(buf, n, rec.DstAddr)
+	n = putShortPiece(buf, n, &pieceStart)
+	n = putID(buf, n, src)
+	n = putShortPiece(buf, n, &pieceArrow)
+	n = putID(buf, n, dst)
 	var spans [len(attrNames)]int
 	for k := range vals {
 		n = putPiece(buf, n, &attrPieces[k])
@@ -122,16 +172,22 @@ func appendFastEdge(b []byte, batch *flowlog.Batch, i int) ([]byte, bool) {
 	}
 	n = putPiece(buf, n, &colorPieces[color])
 	for k := range vals {
-		n = putPiece(buf, n, &labelPieces[k])
+		n = putShortPiece(buf, n, &labelPieces[k])
 		n = putBlocks(buf, n, buf[spans[k]:], lens[k])
 	}
-	n = putPiece(buf, n, &pieceEnd)
-	return buf[:n], true
+	n = putShortPiece(buf, n, &pieceEnd)
+	return buf[:n]
 }
 
 // putPiece writes p at buf[n:] and returns the index after it.
 func putPiece(buf []byte, n int, p *piece) int {
 	*(*[len(piece{}.b)]byte)(buf[n:]) = p.b
+	return n + p.n
+}
+
+// putShortPiece writes p at buf[n:] and returns the index after it.
+func putShortPiece(buf []byte, n int, p *shortPiece) int {
+	*(*[len(shortPiece{}.b)]byte)(buf[n:]) = p.b
 	return n + p.n
 }
 

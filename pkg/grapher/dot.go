@@ -53,8 +53,14 @@ func (d *DOT) GraphWithSink(ctx context.Context, w io.Writer, digest io.Reader, 
 	}
 	gw := NewWriter(w)
 	gw.sink = sink
+	// With no sink to hand records to, none is kept: the workers format
+	// each line's edge as they parse it.
+	render := flowlog.WithLineRender(gw.NewLineRender)
+	if sink != nil {
+		render = flowlog.WithRender(gw.NewRender)
+	}
 	rd, err := flowlog.NewReader(digest, flowlog.WithContext(ctx), flowlog.WithMaxLineBytes(d.MaxLineBytes),
-		flowlog.WithWorkers(ParseWorkers()), flowlog.WithRender(gw.NewRender))
+		flowlog.WithWorkers(ParseWorkers()), render)
 	if err != nil {
 		return types.GraphStats{}, classify(err)
 	}

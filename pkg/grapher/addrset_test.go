@@ -1,0 +1,57 @@
+package grapher
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSet4MatchesMap adds values to a set4 and to a map and wants the same
+// answers: values crowded into a few /16 networks (kept as bits), spread
+// over more networks than get bitmaps (hashed), and the edges of both,
+// 0 and 0xffffffff among them.
+func TestSet4MatchesMap(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 6))
+	draws := map[string]func() uint32{
+		"crowded": func() uint32 { return 0x0a000000 | rng.Uint32N(1<<17) },
+		"spread":  func() uint32 { return rng.Uint32() },
+		"mixed": func() uint32 {
+			if rng.IntN(2) == 0 {
+				return 0x0a000000 | rng.Uint32N(1<<12)
+			}
+			return rng.Uint32N(200) << 16 // more networks than bitmaps
+		},
+		"edges": func() uint32 {
+			return [...]uint32{0, 1, 63, 64, 0xffff, 0x10000, 0xfffeffff, 0xffff0000, 0xfffffffe, 0xffffffff}[rng.IntN(10)]
+		},
+	}
+	for name, draw := range draws {
+		s, want := newSet4(), map[uint32]bool{}
+		for range 50_000 {
+			v := draw()
+			require.Equal(t, !want[v], s.add(v), "%s: add %#x", name, v)
+			want[v] = true
+			require.Equal(t, len(want), s.n, name)
+		}
+		if name == "spread" || name == "mixed" {
+			require.Len(t, s.dense, maxDenseNets, "%s: values past the bitmaps are hashed", name)
+		} else {
+			require.LessOrEqual(t, len(s.dense), 4, name)
+		}
+	}
+}
+
+// TestAddrSetKeepsFamiliesApart checks that an IPv4 address and its
+// IPv4-mapped IPv6 form are two members.
+func TestAddrSetKeepsFamiliesApart(t *testing.T) {
+	t.Parallel()
+	s := newAddrSet()
+	require.True(t, s.add(netip.MustParseAddr("10.0.0.1")))
+	require.True(t, s.add(netip.MustParseAddr("::ffff:10.0.0.1")))
+	require.False(t, s.add(netip.MustParseAddr("10.0.0.1")))
+	require.False(t, s.add(netip.MustParseAddr("::ffff:10.0.0.1")))
+	require.Equal(t, 2, s.len())
+}
