@@ -302,9 +302,10 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		return n, b.stallError()
 	}
 	var corrupt flate.CorruptInputError
+	var internal flate.InternalError // how some corrupt streams are reported
 	switch {
 	case err == nil || errors.Is(err, io.EOF):
-	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.As(err, &corrupt):
+	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.As(err, &corrupt), errors.As(err, &internal):
 		err = fmt.Errorf("digester: read digest: %w: %w", types.ErrMalformedDigest, err)
 	default:
 		err = fmt.Errorf("digester: read digest: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog/flowlogtest"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
 )
 
@@ -535,6 +536,8 @@ func TestHTTPDigestContentEncoding(t *testing.T) {
 	}{
 		{name: "gzip", body: gz, want: big},
 		{name: "corrupt", body: corrupt, wantErr: types.ErrMalformedDigest},
+		{name: "corrupt as the decompressor's internal error", body: []byte(flowlogtest.FlateInternalError),
+			wantErr: types.ErrMalformedDigest},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

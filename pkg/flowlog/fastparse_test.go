@@ -154,3 +154,29 @@ func BenchmarkScanDefault(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/line")
 }
+
+// TestLineRawPadded checks that a Line hands out a value for copies in
+// whole blocks only when as many bytes follow it in its text, and then
+// the value's own bytes first.
+func TestLineRawPadded(t *testing.T) {
+	t.Parallel()
+	line := []byte(fastParseSeeds[0])
+	var l Line
+	require.True(t, scanDefault(line, &l))
+	for room := 0; room <= 40; room++ {
+		// The text ends room bytes after the line, as a chunk's does.
+		l.text = append(append([]byte(nil), line...), make([]byte, room)...)
+		l.text = l.text[: len(line) : len(line)+room]
+		for k := range numRaw {
+			r := l.raws[k]
+			end := int(r.off) + (int(r.n)+15)/16*16
+			text, n, ok := l.RawPadded(k, 16)
+			require.Equal(t, end <= len(line)+room, ok, "value %d with %d bytes of room", k, room)
+			if ok {
+				require.Equal(t, int(r.n), n)
+				require.Len(t, text, end-int(r.off))
+				require.Equal(t, l.Raw(k), text[:n])
+			}
+		}
+	}
+}

@@ -365,9 +365,12 @@ func (s *lineSource) discardLine() {
 // fail records a read error, marking decompression failures as corrupt.
 func (s *lineSource) fail(err error) {
 	var corrupt flate.CorruptInputError
+	// The decompressor also reports some corrupt streams as its own
+	// internal error.
+	var internal flate.InternalError
 	switch {
 	case s.gzipped && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt)):
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt) || errors.As(err, &internal)):
 		s.err = fmt.Errorf("flowlog: decompress after line %d: %w: %w", s.lines, ErrCorrupt, err)
 	default:
 		s.err = fmt.Errorf("flowlog: read after line %d: %w", s.lines, err)

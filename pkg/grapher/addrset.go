@@ -33,6 +33,16 @@ func (s addrSet) add(a netip.Addr) bool {
 	return true
 }
 
+// has reports whether a is in the set.
+func (s addrSet) has(a netip.Addr) bool {
+	if a.Is4() {
+		k := a.As4()
+		return s.v4.has(binary.BigEndian.Uint32(k[:]))
+	}
+	_, ok := s.v6[a.As16()]
+	return ok
+}
+
 func (s addrSet) len() int { return s.v4.n + len(s.v6) }
 
 // set4 is a set of uint32. The values of the first maxDenseNets /16
@@ -48,10 +58,11 @@ type set4 struct {
 	dense []*[1 << 10]uint64
 	// slots hold the hashed values plus one, so that 0 marks an empty
 	// slot; the one value that wraps to 0 is kept apart.
-	slots  []uint32
-	shift  uint
-	n      int
-	hasMax bool // whether 0xffffffff is among the hashed values
+	slots   []uint32
+	shift   uint
+	n       int  // values in the set
+	nHashed int  // values in slots
+	hasMax  bool // whether 0xffffffff is among the hashed values
 }
 
 // maxDenseNets is how many /16 networks a set4 keeps as bitmaps: 256 KiB
@@ -88,6 +99,34 @@ func (s *set4) add(v uint32) bool {
 	return s.addHashed(v)
 }
 
+// has reports whether v is in the set.
+func (s *set4) has(v uint32) bool {
+	switch d := s.net[v>>16]; d {
+	case 0:
+		return false
+	case hashed:
+		return s.hasHashed(v)
+	default:
+		return s.dense[d-1][v&0xffff>>6]&(uint64(1)<<(v&63)) != 0
+	}
+}
+
+// hasHashed reports whether v is among the hashed values.
+func (s *set4) hasHashed(v uint32) bool {
+	if v == 1<<32-1 {
+		return s.hasMax
+	}
+	mask := uint32(len(s.slots) - 1)
+	for i := (v * 0x9e3779b1) >> s.shift; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case v + 1:
+			return true
+		case 0:
+			return false
+		}
+	}
+}
+
 // addHashed adds v to the hashed values and reports whether it was new.
 func (s *set4) addHashed(v uint32) bool {
 	if v == 1<<32-1 {
@@ -106,7 +145,8 @@ func (s *set4) addHashed(v uint32) bool {
 		case 0:
 			s.slots[i] = v + 1
 			s.n++
-			if 2*s.n > len(s.slots) {
+			s.nHashed++
+			if 2*s.nHashed > len(s.slots) {
 				s.grow()
 			}
 			return true

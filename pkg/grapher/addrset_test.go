@@ -32,8 +32,10 @@ func TestSet4MatchesMap(t *testing.T) {
 		s, want := newSet4(), map[uint32]bool{}
 		for range 50_000 {
 			v := draw()
+			require.Equal(t, want[v], s.has(v), "%s: has %#x", name, v)
 			require.Equal(t, !want[v], s.add(v), "%s: add %#x", name, v)
 			want[v] = true
+			require.True(t, s.has(v), "%s: has %#x", name, v)
 			require.Equal(t, len(want), s.n, name)
 		}
 		if name == "spread" || name == "mixed" {
@@ -54,4 +56,24 @@ func TestAddrSetKeepsFamiliesApart(t *testing.T) {
 	require.False(t, s.add(netip.MustParseAddr("10.0.0.1")))
 	require.False(t, s.add(netip.MustParseAddr("::ffff:10.0.0.1")))
 	require.Equal(t, 2, s.len())
+}
+
+// TestSet4HashesTheLastValue checks 0xffffffff, the one value whose slot
+// would wrap to the empty mark, in a set whose bitmaps are all taken, so
+// that it is hashed.
+func TestSet4HashesTheLastValue(t *testing.T) {
+	t.Parallel()
+	s := newSet4()
+	for net := range uint32(maxDenseNets) {
+		require.True(t, s.add(net<<16))
+	}
+	require.False(t, s.has(1<<32-1))
+	require.True(t, s.add(1<<32-1))
+	require.False(t, s.add(1<<32-1))
+	require.True(t, s.has(1<<32-1))
+	require.Equal(t, byte(hashed), s.net[0xffff])
+	require.False(t, s.has(1<<32-2))
+	require.True(t, s.add(1<<32-2))
+	require.Equal(t, maxDenseNets+2, s.n)
+	require.Equal(t, 1, s.nHashed, "0xffffffff is kept apart from the slots")
 }

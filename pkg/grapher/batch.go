@@ -25,8 +25,8 @@ type edgeText struct {
 	// text is the edge statements of the chunk's first drawn records.
 	text []byte
 	// news are the addresses that may not be declared yet, each with the
-	// offset in text of the first edge that uses it, in the order they
-	// must be declared.
+	// offset in text of an edge that uses it, in the order they must be
+	// declared; drawBatch declares each at its first.
 	news []newAddr
 	// drawn is the number of records formatted: all of them, unless one
 	// cannot be drawn.
@@ -76,12 +76,11 @@ func (l *nodeLog) append(addrs []netip.Addr) {
 
 // NewRender returns a flowlog.Render that formats the edges of each chunk
 // on the goroutine that parsed it, for Copy to write; pass it to the
-// Reader with flowlog.WithRender(w.NewRender). Each Render remembers the
-// addresses it has seen, so that after the first chunks almost none is
-// looked up by the Writer.
+// Reader with flowlog.WithRender(w.NewRender). Each Render keeps a copy of
+// the addresses the Writer declared (see declared), so that after the
+// first chunks almost none is looked up by the Writer.
 func (w *Writer) NewRender() flowlog.Render {
-	known := newAddrSet()
-	logged := 0
+	var known declared
 	return func(b *flowlog.Batch) {
 		recs := b.Records
 		et, _ := b.Out.(*edgeText)
@@ -95,32 +94,55 @@ func (w *Writer) NewRender() flowlog.Render {
 			// by doubling (and garbage) in every chunk.
 			et.text = make([]byte, 0, want)
 		}
-		fresh := w.log.since(logged)
-		logged += len(fresh)
-		for _, a := range fresh {
-			known.add(a)
-		}
+		known.catchUp(w)
 		for i := range recs {
 			rec := &recs[i]
 			if !drawable(rec.SrcAddr) || !drawable(rec.DstAddr) {
 				et.drawn = i
 				break
 			}
-			at := len(et.text)
-			// An address this Render saw before is declared by the
-			// time this chunk is drawn: by an earlier chunk, or by an
-			// earlier edge of this one.
-			if known.add(rec.SrcAddr) {
-				et.news = append(et.news, newAddr{at, rec.SrcAddr})
-			}
-			if known.add(rec.DstAddr) {
-				et.news = append(et.news, newAddr{at, rec.DstAddr})
-			}
+			known.note(et, rec.SrcAddr, rec.DstAddr)
 			var fast bool
 			if et.text, fast = appendFastEdge(et.text, b, i); !fast {
 				et.text = appendBatchEdge(et.text, b, i)
 			}
 		}
+	}
+}
+
+// declared is what a Render knows of the addresses the Writer declared:
+// those it had logged when the Render began its chunk. An address not
+// among them is noted at each edge that uses it, and the Writer declares
+// it at the first and passes over the others; an address learnt from
+// the chunk itself is not trusted, since a chunk a worker parsed with a
+// format a header line had changed is parsed and drawn again by the
+// Reader, and its addresses may never be drawn at all.
+type declared struct {
+	set    addrSet
+	logged int
+}
+
+// catchUp learns the addresses w declared since the last call.
+func (d *declared) catchUp(w *Writer) {
+	if d.set.v4 == nil {
+		d.set = newAddrSet()
+	}
+	fresh := w.log.since(d.logged)
+	d.logged += len(fresh)
+	for _, a := range fresh {
+		d.set.add(a)
+	}
+}
+
+// note notes in et the addresses of the edge about to be formatted that
+// may not be declared by the time et is drawn.
+func (d *declared) note(et *edgeText, src, dst netip.Addr) {
+	at := len(et.text)
+	if !d.set.has(src) {
+		et.news = append(et.news, newAddr{at, src})
+	}
+	if !d.set.has(dst) {
+		et.news = append(et.news, newAddr{at, dst})
 	}
 }
 
@@ -131,16 +153,15 @@ func (w *Writer) NewRender() flowlog.Render {
 // with no sink: the Reader keeps no record, and a line in the digest's
 // usual shape is never made into one.
 func (w *Writer) NewLineRender() flowlog.LineRender {
-	return &lineRender{w: w, known: newAddrSet()}
+	return &lineRender{w: w}
 }
 
 // lineRender is the LineRender of NewLineRender.
 type lineRender struct {
-	w      *Writer
-	known  addrSet // as in NewRender
-	logged int
-	et     *edgeText      // the chunk being formatted
-	rec    flowlog.Record // a Line appendLineEdge leaves, as a record
+	w     *Writer
+	known declared
+	et    *edgeText      // the chunk being formatted
+	rec   flowlog.Record // a Line appendLineEdge leaves, as a record
 }
 
 func (r *lineRender) Start(b *flowlog.Batch) {
@@ -153,11 +174,7 @@ func (r *lineRender) Start(b *flowlog.Batch) {
 	if want := textPerInput*b.Len() + fastEdgeBytes; cap(et.text) < want {
 		et.text = make([]byte, 0, want)
 	}
-	fresh := r.w.log.since(r.logged)
-	r.logged += len(fresh)
-	for _, a := range fresh {
-		r.known.add(a)
-	}
+	r.known.catchUp(r.w)
 	r.et = et
 }
 
@@ -166,7 +183,7 @@ func (r *lineRender) Line(l *flowlog.Line) {
 	if et.undrawable != nil {
 		return
 	}
-	r.noteAddrs(l.SrcAddr, l.DstAddr)
+	r.known.note(et, l.SrcAddr, l.DstAddr)
 	var fast bool
 	if et.text, fast = appendLineEdge(et.text, l); !fast {
 		l.Record(&r.rec)
@@ -187,22 +204,9 @@ func (r *lineRender) Record(rec *flowlog.Record) {
 		*et.undrawable = *rec
 		return
 	}
-	r.noteAddrs(rec.SrcAddr, rec.DstAddr)
+	r.known.note(et, rec.SrcAddr, rec.DstAddr)
 	et.text = appendEdge(et.text, rec)
 	et.drawn++
-}
-
-// noteAddrs notes the addresses of the edge about to be formatted that
-// may not be declared yet, as NewRender's Render does.
-func (r *lineRender) noteAddrs(src, dst netip.Addr) {
-	et := r.et
-	at := len(et.text)
-	if r.known.add(src) {
-		et.news = append(et.news, newAddr{at, src})
-	}
-	if r.known.add(dst) {
-		et.news = append(et.news, newAddr{at, dst})
-	}
 }
 
 // drawBatch draws the records of one chunk, formatted by a Render of w

@@ -3,6 +3,7 @@ package grapher
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -244,4 +245,44 @@ func TestLineRenderUndrawable(t *testing.T) {
 	lr.Start(b)
 	lr.Record(&good)
 	require.ErrorContains(t, gw.drawBatch(nil, b.Out.(*edgeText)), "needs the records")
+}
+
+// headerRoundTrip is a digest whose header lines switch the format away
+// and back after chunks were handed to workers: those chunks are parsed
+// with the wrong format first, which reads 10.9.9.9 as an address of
+// theirs, and the Reader then parses and draws them again. 10.9.9.9 is
+// then drawn, from a later chunk of the default format, only at the end.
+func headerRoundTrip() []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < 100<<10; i++ {
+		fmt.Fprintf(&b, "2 123456789012 eni-1 10.0.%d.%d 10.1.0.1 1 2 6 1 1 1 1 ACCEPT OK\n", i/250%250, i%250)
+	}
+	b.WriteString("version srcaddr dstaddr account-id interface-id srcport dstport protocol packets bytes start end action log-status\n")
+	for b.Len() < 400<<10 {
+		b.WriteString("2 10.3.0.1 10.3.0.2 10.9.9.9 10.9.9.8 1 2 6 1 1 1 1 ACCEPT OK\n")
+	}
+	b.WriteString(strings.Join(flowlog.DefaultFields(), " ") + "\n")
+	for i := 0; b.Len() < 550<<10; i++ {
+		fmt.Fprintf(&b, "2 123456789012 eni-1 10.2.%d.%d 10.1.0.1 1 2 6 1 1 1 1 ACCEPT OK\n", i/250%250, i%250)
+	}
+	for range 1000 {
+		b.WriteString("2 123456789012 eni-1 10.9.9.9 10.1.0.1 1 2 6 1 1 1 1 REJECT OK\n")
+	}
+	return b.Bytes()
+}
+
+// TestHeaderRoundTripDeclaresNodes checks that a worker does not take an
+// address from a chunk it parsed with the wrong format as declared: every
+// address is declared before its first edge, as when one goroutine draws
+// record by record. Which worker takes which chunk changes from run to
+// run, so the graph is drawn many times.
+func TestHeaderRoundTripDeclaresNodes(t *testing.T) {
+	t.Parallel()
+	in := headerRoundTrip()
+	want := graphSerial(t, in)
+	require.Contains(t, want, "\tn0a090909 [label=\"10.9.9.9\"]\n")
+	for run := range 20 {
+		require.Equal(t, want, graphBatched(t, in, 2), "run %d", run)
+		require.Equal(t, want, graphLines(t, in, 2), "run %d, rendering lines", run)
+	}
 }

@@ -261,6 +261,9 @@ func TestGraphErrors(t *testing.T) {
 			stats: types.GraphStats{Lines: 2, Skipped: 2, FirstSkipped: []int64{1, 2}}},
 		{name: "corrupt gzip header", in: bytes.NewReader([]byte{0x1f, 0x8b, 9, 9, 9}), malformed: true},
 		{name: "truncated gzip", in: bytes.NewReader(truncated), malformed: true},
+		// A stream klauspost/compress reports as its own internal error
+		// (found by FuzzGraph).
+		{name: "gzip the decompressor fails on", in: strings.NewReader(flowlogtest.FlateInternalError), malformed: true},
 		{name: "read error", in: io.MultiReader(strings.NewReader(line), iotest.ErrReader(boom)), is: boom,
 			stats: types.GraphStats{Lines: 1, Used: 1, Nodes: 2}},
 	}
