@@ -91,6 +91,12 @@ func batchInputs(t *testing.T) map[string][]byte {
 		"2 " + strings.Repeat("x", 100) + " " + strings.Repeat("e", 65) + " 10.0.0.5 10.0.0.6 1 2 6 1 2 3 4 ACCEPT OK",
 		"2  000011112222\teni-2 10.0.0.7   10.0.0.8 1 2 6 1 2 3 4 ACCEPT OK  ",
 		"2 1 e 10.0.0.1 10.0.0.2 1 80 6 9223372036854775807 1 1 2 ACCEPT OK",
+		// The longest statement the fast paths write.
+		"2 " + strings.Repeat("a", 64) + " " + strings.Repeat("b", 64) +
+			" ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535 255" +
+			strings.Repeat(" 999999999999999999", 4) + " REJECT OK",
+		"2 " + strings.Repeat("a", 64) + " " + strings.Repeat("b", 64) + " 255.255.255.255 255.255.255.254 00065535 065535 0255" +
+			strings.Repeat(" 000000000000000009", 4) + " - OK",
 		"2 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT NODATA",
 		"not a record",
 		"2 1 e 10.0.0.1 " + strings.Repeat("9", 600),

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"unsafe"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
 )
@@ -22,10 +23,20 @@ const block = 16
 // writes; longer ones (which AWS never writes) take appendBatchEdge.
 const maxFastValue = 64
 
-// fastEdgeBytes is the room reserved for one edge: more than the longest
-// statement appendFastEdge writes (about 900 bytes) plus the last block's
-// overshoot.
+// fastEdgeBytes is more than the longest statement appendFastEdge writes
+// (about 750 bytes) with the last block's overshoot, so that a chunk's
+// text sized for its lines and this much more is never grown.
 const fastEdgeBytes = 1024
+
+// edgeFixedBytes is the most an edge statement takes besides its values:
+// its constant pieces and two IPv6 node ids.
+var edgeFixedBytes = func() int {
+	n := pieceStart.n + 32 + pieceArrow.n + 32 + pieceEnd.n
+	for k := range attrPieces {
+		n += attrPieces[k].n + labelPieces[k].n
+	}
+	return n + max(colorPieces[0].n, colorPieces[1].n, colorPieces[2].n)
+}()
 
 // piece is a constant part of the statement, padded to a whole copy of
 // two blocks, and shortPiece one of a block.
@@ -157,7 +168,20 @@ func putEdge(b []byte, src, dst netip.Addr, action string, vals *[len(attrNames)
 		color = 1
 	}
 
-	b = slices.Grow(b, fastEdgeBytes)
+	// The writes below go through pointers, with no bounds check each:
+	// a piece's at n writes at most its block past n, a value's at most
+	// its length rounded up to a block, and n ends at most edgeFixedBytes
+	// and twice the values' length after where it starts. That much room
+	// and a piece's block are made sure of here, and that each value's
+	// text holds its length rounded up.
+	need := edgeFixedBytes + len(piece{}.b)
+	for k := range vals {
+		if len(vals[k]) < (lens[k]+block-1)/block*block {
+			panic("grapher: value text shorter than its blocks")
+		}
+		need += 2 * lens[k]
+	}
+	b = slices.Grow(b, need)
 	buf := b[:cap(b)]
 	n := len(b)
 	n = putShortPiece(buf, n, &pieceStart)
@@ -179,15 +203,22 @@ func putEdge(b []byte, src, dst netip.Addr, action string, vals *[len(attrNames)
 	return buf[:n]
 }
 
-// putPiece writes p at buf[n:] and returns the index after it.
+// putPiece writes p at buf[n:] and returns the index after it; buf holds
+// its whole block there.
 func putPiece(buf []byte, n int, p *piece) int {
-	*(*[len(piece{}.b)]byte)(buf[n:]) = p.b
+	*(*[len(piece{}.b)]byte)(at(buf, n)) = p.b
 	return n + p.n
+}
+
+// at is the address of buf[n], with no bounds check: putEdge makes sure
+// of the room its writes need.
+func at(buf []byte, n int) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(unsafe.SliceData(buf)), n)
 }
 
 // putShortPiece writes p at buf[n:] and returns the index after it.
 func putShortPiece(buf []byte, n int, p *shortPiece) int {
-	*(*[len(shortPiece{}.b)]byte)(buf[n:]) = p.b
+	*(*[len(shortPiece{}.b)]byte)(at(buf, n)) = p.b
 	return n + p.n
 }
 
@@ -196,7 +227,7 @@ func putShortPiece(buf []byte, n int, p *shortPiece) int {
 // block, and buf as many after n.
 func putBlocks(buf []byte, n int, src []byte, l int) int {
 	for k := 0; k < l; k += block {
-		*(*[block]byte)(buf[n+k:]) = *(*[block]byte)(src[k:])
+		*(*[block]byte)(at(buf, n+k)) = *(*[block]byte)(at(src, k))
 	}
 	return n + l
 }
