@@ -35,26 +35,24 @@ func graphSerial(t *testing.T, in []byte) string {
 // graphBatched draws in through workers whose Renders format the edges.
 func graphBatched(t *testing.T, in []byte, workers int) string {
 	t.Helper()
-	var out bytes.Buffer
-	gw := NewWriter(&out)
-	rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512),
-		flowlog.WithWorkers(workers), flowlog.WithRender(gw.NewRender))
-	require.NoError(t, err)
-	defer rd.Close()
-	require.True(t, rd.Batched())
-	require.NoError(t, Copy(context.Background(), gw, rd))
-	require.NoError(t, gw.Close())
-	return out.String()
+	return graphWorkers(t, in, workers, func(gw *Writer) flowlog.Option { return flowlog.WithRender(gw.NewRender) })
 }
 
 // graphLines draws in through workers whose LineRenders format each
 // edge as its line is parsed, keeping no record.
 func graphLines(t *testing.T, in []byte, workers int) string {
 	t.Helper()
+	return graphWorkers(t, in, workers, func(gw *Writer) flowlog.Option { return flowlog.WithLineRender(gw.NewLineRender) })
+}
+
+// graphWorkers draws in through workers with the render of gw that
+// render makes.
+func graphWorkers(t *testing.T, in []byte, workers int, render func(*Writer) flowlog.Option) string {
+	t.Helper()
 	var out bytes.Buffer
 	gw := NewWriter(&out)
 	rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512),
-		flowlog.WithWorkers(workers), flowlog.WithLineRender(gw.NewLineRender))
+		flowlog.WithWorkers(workers), render(gw))
 	require.NoError(t, err)
 	defer rd.Close()
 	require.True(t, rd.Batched())
