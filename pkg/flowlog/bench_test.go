@@ -88,6 +88,8 @@ func BenchmarkReader(b *testing.B) {
 		}
 		b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/float64(b.N*benchLines), "cpu-ns/line")
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchLines), "ns/line")
+		mu.Lock() // a worker may make its LineRender late
+		defer mu.Unlock()
 		lines := 0
 		for _, r := range renders {
 			lines += r.n

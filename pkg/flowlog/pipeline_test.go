@@ -109,6 +109,9 @@ func readLines(t *testing.T, in io.Reader, opts ...Option) ([]Record, Stats, err
 		require.Empty(t, b.Records, "a LineRender's chunks keep no record")
 		recs = append(recs, *b.Out.(*[]Record)...)
 	}
+	// A worker may start, and make its LineRender, only now.
+	mu.Lock()
+	defer mu.Unlock()
 	lines := 0
 	for _, c := range renders {
 		lines += c.lines
