@@ -147,14 +147,14 @@ func scanDefault(line []byte, l *Line) bool {
 // ends the line.
 func token(line []byte, i int) ([]byte, int, bool) {
 	for j := i; j < len(line); j++ {
-		switch line[j] {
-		case ' ':
-			if j == i {
+		// One comparison for the bytes of a token, most of them.
+		if c := line[j]; c <= ' ' {
+			if c == '\t' || (c == ' ' && j == i) {
 				return nil, 0, false
 			}
-			return line[i:j:j], j + 1, true
-		case '\t':
-			return nil, 0, false
+			if c == ' ' {
+				return line[i:j:j], j + 1, true
+			}
 		}
 	}
 	return nil, 0, false
@@ -163,22 +163,21 @@ func token(line []byte, i int) ([]byte, int, bool) {
 // digitsField parses the field at line[i:], ending in a space, as 1 to 18
 // decimal digits, and returns its value and the index after the space.
 func digitsField(line []byte, i int) (int64, int, bool) {
+	// One digit more than may be taken, so that a nineteenth is refused.
+	end := min(len(line), i+19)
 	var n int64
-	for j := i; j < len(line) && j-i <= 18; j++ {
-		c := line[j]
-		if c == ' ' {
-			if j == i {
-				return 0, 0, false
-			}
-			return n, j + 1, true
+	j := i
+	for ; j < end; j++ {
+		d := uint64(line[j]) - '0'
+		if d > 9 {
+			break
 		}
-		d := int64(c) - '0'
-		if d < 0 || d > 9 {
-			return 0, 0, false
-		}
-		n = n*10 + d
+		n = n*10 + int64(d)
 	}
-	return 0, 0, false
+	if j == i || j-i > 18 || j >= len(line) || line[j] != ' ' {
+		return 0, 0, false
+	}
+	return n, j + 1, true
 }
 
 // addrField parses the field at line[i:], ending in a space, as
@@ -206,51 +205,36 @@ func ipv4Field(line []byte, i int) (netip.Addr, int, bool) {
 	var a [4]byte
 	j := i
 	for k := range a {
-		v, next, ok := octetAt(line, j)
-		if !ok || next >= len(line) {
+		if j >= len(line) {
 			return netip.Addr{}, 0, false
+		}
+		v := uint(line[j]) - '0'
+		if v > 9 {
+			return netip.Addr{}, 0, false
+		}
+		j++
+		// "0" alone: a digit after it would be a leading zero, which
+		// the separator check refuses.
+		if v != 0 {
+			for end := min(len(line), j+2); j < end; j++ {
+				d := uint(line[j]) - '0'
+				if d > 9 {
+					break
+				}
+				v = v*10 + d
+			}
+			if v > 255 {
+				return netip.Addr{}, 0, false
+			}
 		}
 		sep := byte('.')
 		if k == 3 {
 			sep = ' '
 		}
-		if line[next] != sep {
+		if j >= len(line) || line[j] != sep {
 			return netip.Addr{}, 0, false
 		}
-		a[k], j = v, next+1
+		a[k], j = byte(v), j+1
 	}
 	return netip.AddrFrom4(a), j, true
-}
-
-// octetAt parses one to three digits at line[j:] as an octet with no
-// leading zero, and returns it and the index after its digits.
-func octetAt(line []byte, j int) (byte, int, bool) {
-	if j >= len(line) {
-		return 0, 0, false
-	}
-	v := uint(line[j]) - '0'
-	if v > 9 {
-		return 0, 0, false
-	}
-	j++
-	if v == 0 {
-		// "0" alone: a digit after it would be a leading zero, which
-		// the separator check that follows refuses.
-		return 0, j, true
-	}
-	for range 2 {
-		if j >= len(line) {
-			break
-		}
-		d := uint(line[j]) - '0'
-		if d > 9 {
-			break
-		}
-		v = v*10 + d
-		j++
-	}
-	if v > 255 {
-		return 0, 0, false
-	}
-	return byte(v), j, true
 }
