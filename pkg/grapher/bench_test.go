@@ -117,4 +117,51 @@ func BenchmarkRenderChunk(b *testing.B) {
 			}
 		})
 	}
+	// The same for a LineRender: the edges formatted from the Lines of
+	// the first chunk, which the Reader hands over first.
+	b.Run("line", func(b *testing.B) {
+		var started atomic.Bool
+		var lines []flowlog.Line
+		rd, err := flowlog.NewReader(bytes.NewReader(digest.Bytes()), flowlog.WithWorkers(2),
+			flowlog.WithLineRender(func() flowlog.LineRender { return &keepLines{started: &started, lines: &lines} }))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rd.Close()
+		// The first chunk's text stays valid until the next NextBatch.
+		batch, ok := rd.NextBatch()
+		if !ok || len(lines) == 0 {
+			b.Fatalf("no Lines in the first chunk: %v", rd.Err())
+		}
+		var text []byte
+		b.SetBytes(int64(batch.Len()))
+		for b.Loop() {
+			text = text[:0]
+			for i := range lines {
+				var fast bool
+				if text, fast = appendLineEdge(text, &lines[i]); !fast {
+					b.Fatal("a Line of the digest left the fast path")
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/line")
+	})
 }
+
+// keepLines is a LineRender that keeps copies of the Lines of the first
+// chunk any LineRender starts.
+type keepLines struct {
+	started *atomic.Bool
+	lines   *[]flowlog.Line
+	keeping bool
+}
+
+func (k *keepLines) Start(*flowlog.Batch) { k.keeping = !k.started.Swap(true) }
+
+func (k *keepLines) Line(l *flowlog.Line) {
+	if k.keeping {
+		*k.lines = append(*k.lines, *l)
+	}
+}
+
+func (k *keepLines) Record(*flowlog.Record) {}
