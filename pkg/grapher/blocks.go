@@ -188,16 +188,17 @@ func putEdge(b []byte, src, dst netip.Addr, action string, vals *[len(attrNames)
 	n = putID(buf, n, src)
 	n = putShortPiece(buf, n, &pieceArrow)
 	n = putID(buf, n, dst)
-	var spans [len(attrNames)]int
 	for k := range vals {
 		n = putPiece(buf, n, &attrPieces[k])
-		spans[k] = n
 		n = putBlocks(buf, n, vals[k], lens[k])
 	}
 	n = putPiece(buf, n, &colorPieces[color])
+	// The label repeats the values, copied again from where they were
+	// read rather than from where they were just written, which measured
+	// faster.
 	for k := range vals {
 		n = putShortPiece(buf, n, &labelPieces[k])
-		n = putBlocks(buf, n, buf[spans[k]:], lens[k])
+		n = putBlocks(buf, n, vals[k], lens[k])
 	}
 	n = putShortPiece(buf, n, &pieceEnd)
 	return buf[:n]
