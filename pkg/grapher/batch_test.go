@@ -148,10 +148,18 @@ func TestFastEdgeMatchesEdge(t *testing.T) {
 			}
 		}
 	}
+	readBatches(t, &counting, flowlog.WithRender(render))
+	require.Positive(t, all.Load())
+	require.Greater(t, fast.Load(), all.Load()*9/10, "fast %d of %d", fast.Load(), all.Load())
+}
+
+// readBatches reads every batch input through two workers with render,
+// counting set while the generated digest is read.
+func readBatches(t *testing.T, counting *atomic.Bool, render flowlog.Option) {
+	t.Helper()
 	for name, in := range batchInputs(t) {
 		counting.Store(name == "generated")
-		rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512),
-			flowlog.WithWorkers(2), flowlog.WithRender(render))
+		rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512), flowlog.WithWorkers(2), render)
 		require.NoError(t, err, name)
 		for {
 			if _, ok := rd.NextBatch(); !ok {
@@ -161,8 +169,6 @@ func TestFastEdgeMatchesEdge(t *testing.T) {
 		require.NoError(t, rd.Err(), name)
 		rd.Close()
 	}
-	require.Positive(t, all.Load())
-	require.Greater(t, fast.Load(), all.Load()*9/10, "fast %d of %d", fast.Load(), all.Load())
 }
 
 // lineCheck is a LineRender that checks each Line's statement from copied
@@ -199,21 +205,9 @@ func TestLineEdgeMatchesEdge(t *testing.T) {
 	t.Parallel()
 	var fast, all atomic.Int64
 	var counting atomic.Bool
-	for name, in := range batchInputs(t) {
-		counting.Store(name == "generated")
-		rd, err := flowlog.NewReader(bytes.NewReader(in), flowlog.WithMaxLineBytes(512), flowlog.WithWorkers(2),
-			flowlog.WithLineRender(func() flowlog.LineRender {
-				return &lineCheck{t: t, fast: &fast, all: &all, counting: &counting}
-			}))
-		require.NoError(t, err, name)
-		for {
-			if _, ok := rd.NextBatch(); !ok {
-				break
-			}
-		}
-		require.NoError(t, rd.Err(), name)
-		rd.Close()
-	}
+	readBatches(t, &counting, flowlog.WithLineRender(func() flowlog.LineRender {
+		return &lineCheck{t: t, fast: &fast, all: &all, counting: &counting}
+	}))
 	require.Positive(t, all.Load())
 	require.Greater(t, fast.Load(), all.Load()*9/10, "fast %d of %d", fast.Load(), all.Load())
 }
