@@ -194,13 +194,7 @@ func (b *Builtin) Digest(ctx context.Context, start, stop time.Time) (io.ReadClo
 		"spills", spilled.Spills, "spill_peak_bytes", spilled.PeakDiskBytes,
 		"duration", time.Since(began).Round(time.Millisecond))
 
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := comp.WriteTo(pw)
-		pw.CloseWithError(err)
-		_ = comp.Close()
-	}()
-	return pr, nil
+	return comp.Digest(), nil
 }
 
 // Validate checks the settings that can be wrong before any file is read, so

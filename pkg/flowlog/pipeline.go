@@ -24,7 +24,8 @@ const chunksPerWorker = 2
 // to the workers in chunks of whole lines, and their records returned by
 // Next in input order, with the same stats, skipped line numbers and errors
 // as a Reader without workers. Memory stays bounded: at most a few chunks
-// per worker are in flight. A Reader with workers must be closed.
+// per worker are in flight. A Reader with workers must be closed. A
+// CompactedDigest is read by workers whenever n is at least 1.
 func WithWorkers(n int) Option {
 	return func(o *readerOptions) { o.workers = n }
 }
@@ -46,6 +47,7 @@ type Batch struct {
 
 	data []byte        // the chunk's lines
 	nums [][numRaw]raw // per record, where each raw value's text is
+	size int           // Len
 }
 
 // The values of a Record whose text a Batch keeps, for Batch.Raw.
@@ -73,8 +75,17 @@ type raw struct {
 }
 
 // Len returns the size of the chunk's lines in bytes, so that a Render
-// can size its output once.
-func (b *Batch) Len() int { return len(b.data) }
+// can size its output once; for records read without text (Parquet rows,
+// a CompactedDigest's flows), about the size of their lines.
+func (b *Batch) Len() int { return b.size }
+
+// size is the Len of the chunk's Batch.
+func (c *chunk) size() int {
+	if len(c.flows) > 0 {
+		return len(c.flows) * recordTextBytes
+	}
+	return len(c.data)
+}
 
 // Raw returns the text value f (RawAccountID to RawEnd) of record i was
 // read from: for a number, the digits, or "-" for a missing value; nil
@@ -152,6 +163,7 @@ type chunk struct {
 
 	formatIn, formatOut format
 	recs                []Record
+	flows               []flowEntry   // a CompactedDigest's, made into recs
 	nums                [][numRaw]raw // for a Render only
 	out                 any           // what the Render made of recs
 	reparsed            bool          // parsed again by the Reader, not yet rendered
@@ -183,6 +195,17 @@ type pipeline struct {
 
 // startPipeline starts reading r's lines and parsing them on n workers.
 func startPipeline(r *Reader, n int, newRender func() Render, newLines func() LineRender) *pipeline {
+	pl := newPipeline(n, newRender, newLines)
+	for range n {
+		go pl.parseChunks()
+	}
+	go pl.cut(&r.src, r.format)
+	return pl
+}
+
+// newPipeline returns the channels and free chunks of a pipeline of n
+// workers, none of its goroutines started.
+func newPipeline(n int, newRender func() Render, newLines func() LineRender) *pipeline {
 	if newLines != nil {
 		newRender = nil
 	}
@@ -198,10 +221,6 @@ func startPipeline(r *Reader, n int, newRender func() Render, newLines func() Li
 	for range inflight + 2 {
 		pl.free <- &chunk{data: make([]byte, 0, chunkBytes+1024), done: make(chan struct{}, 1), keepRaw: newRender != nil}
 	}
-	for range n {
-		go pl.parseChunks()
-	}
-	go pl.cut(&r.src, r.format)
 	return pl
 }
 
@@ -298,7 +317,7 @@ func (pl *pipeline) cut(src *lineSource, f format) {
 func (pl *pipeline) take() *chunk {
 	select {
 	case c := <-pl.free:
-		c.data, c.recs, c.nums, c.firstSkip = c.data[:0], c.recs[:0], c.nums[:0], c.firstSkip[:0]
+		c.data, c.recs, c.nums, c.firstSkip, c.flows = c.data[:0], c.recs[:0], c.nums[:0], c.firstSkip[:0], c.flows[:0]
 		c.longLine, c.err, c.reparsed = false, nil, false
 		c.lines, c.noFlow, c.skipped, c.used = 0, 0, 0, 0
 		return c
@@ -338,7 +357,7 @@ func (pl *pipeline) makeLineRender() LineRender {
 // renderWith runs render, when there is one, on the chunk's records.
 func (pl *pipeline) renderWith(render Render, c *chunk) {
 	if render != nil && c.err == nil {
-		b := Batch{Records: c.recs, Out: c.out, data: c.data, nums: c.nums}
+		b := Batch{Records: c.recs, Out: c.out, data: c.data, nums: c.nums, size: c.size()}
 		render(&b)
 		c.out = b.Out
 	}
@@ -354,7 +373,7 @@ func (c *chunk) parse(p *parser, lr LineRender) {
 	c.recs, c.nums, c.firstSkip = c.recs[:0], c.nums[:0], c.firstSkip[:0]
 	c.noFlow, c.skipped, c.used = 0, 0, 0
 	if lr != nil {
-		b := Batch{Out: c.out, data: c.data}
+		b := Batch{Out: c.out, data: c.data, size: len(c.data)}
 		lr.Start(&b)
 		c.out = b.Out
 	}
@@ -503,7 +522,7 @@ func (r *Reader) NextBatch() (*Batch, bool) {
 		// out, and it was parsed again here: render it again too.
 		pl.renderWith(pl.render, c)
 	}
-	pl.batch = Batch{Records: c.recs, Out: c.out, data: c.data, nums: c.nums}
+	pl.batch = Batch{Records: c.recs, Out: c.out, data: c.data, nums: c.nums, size: c.size()}
 	return &pl.batch, true
 }
 

@@ -170,6 +170,17 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 	if fields == nil {
 		fields = DefaultFields()
 	}
+	if d, ok := r.(*CompactedDigest); ok && o.workers >= 1 && d.takeFlows() {
+		// Its flows are taken as records, with no text between, even
+		// by one worker.
+		ctx := o.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		rd := &Reader{parser: newParser(newFormat(fields))}
+		rd.pl = startFeed(ctx, d, rd, o.workers, o.newRender, o.newLines)
+		return rd, nil
+	}
 	input := r
 	if o.ctx != nil {
 		r = &ctxReader{ctx: o.ctx, r: r}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowtable"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/runtime"
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/types"
@@ -221,7 +222,9 @@ func (r *Runner) build(ctx context.Context, at *attempt) (types.GraphStats, erro
 	opened := time.Now()
 	at.phases.digest = opened.Sub(began)
 	var in io.Reader = digest
-	if r.MaxDigestBytes > 0 {
+	// The built-in digester's digest reaches the grapher as records, not
+	// text, and GRAPHERD_MAX_FLOWS bounds it instead.
+	if _, records := digest.(*flowlog.CompactedDigest); r.MaxDigestBytes > 0 && !records {
 		in = &limitedReader{r: digest, left: r.MaxDigestBytes, limit: r.MaxDigestBytes}
 	}
 
