@@ -19,8 +19,10 @@ const feedFlows = 1024
 // writes. A Reader with workers given it (see NewReader) takes its flows
 // instead (WithWorkers, even of one), as the records that text would be
 // read back as, in the same order and with the same stats: no line is
-// written or parsed, and the workers make the records from the flows. It is read one way or the other, not both. Close stops
-// either and closes the PartitionedCompactor; it must be called.
+// written or parsed, and the workers make the records from the flows.
+// It is read one way or the other, not both. Close stops either (a
+// Reader then ends with an error) and closes the PartitionedCompactor;
+// it must be called.
 type CompactedDigest struct {
 	c      *PartitionedCompactor
 	mu     sync.Mutex
@@ -107,7 +109,14 @@ func startFeed(ctx context.Context, d *CompactedDigest, r *Reader, n int, newRen
 func (pl *pipeline) feedFlows(ctx context.Context, d *CompactedDigest, f format) {
 	defer close(pl.order)
 	defer close(pl.work)
-	c := pl.take()
+	take := func() *chunk {
+		c := pl.takeOr(d.closed)
+		if c == nil {
+			pl.digestClosed(d)
+		}
+		return c
+	}
+	c := take()
 	if c == nil {
 		return
 	}
@@ -118,13 +127,14 @@ func (pl *pipeline) feedFlows(ctx context.Context, d *CompactedDigest, f format)
 		case <-pl.stop:
 			return false
 		case <-d.closed:
+			pl.digestClosed(d)
 			return false
 		}
+		// The Reader waits for a chunk in order to be worked, and the
+		// workers never wait long.
 		select {
 		case pl.work <- c:
 		case <-pl.stop:
-			return false
-		case <-d.closed:
 			return false
 		}
 		return true
@@ -145,7 +155,7 @@ func (pl *pipeline) feedFlows(ctx context.Context, d *CompactedDigest, f format)
 		if !send() {
 			return errFeedStopped
 		}
-		if c = pl.take(); c == nil {
+		if c = take(); c == nil {
 			return errFeedStopped
 		}
 		return nil
@@ -163,6 +173,18 @@ func (pl *pipeline) feedFlows(ctx context.Context, d *CompactedDigest, f format)
 		return
 	}
 	send()
+}
+
+// errDigestClosed ends a Reader of a digest closed before its flows ended.
+var errDigestClosed = errors.New("flowlog: the digest was closed before its last flow was read")
+
+// digestClosed makes the Reader's end an error if d was closed.
+func (pl *pipeline) digestClosed(d *CompactedDigest) {
+	select {
+	case <-d.closed:
+		pl.feedErr = errDigestClosed
+	default:
+	}
 }
 
 // recordChunks makes the records of the chunks of flows it is handed,

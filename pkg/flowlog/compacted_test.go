@@ -160,6 +160,7 @@ func TestCompactedDigestClose(t *testing.T) {
 			require.NoError(t, d.Close())
 			for r.Next() {
 			}
+			require.ErrorIs(t, r.Err(), errDigestClosed, "a digest closed midway is no whole digest")
 			r.Close()
 		}
 		left, err := os.ReadDir(dir)

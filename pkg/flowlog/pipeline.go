@@ -191,6 +191,9 @@ type pipeline struct {
 	render    Render     // the Reader's own, for chunks it parses again
 	lines     LineRender // the same for newLines
 	batch     Batch      // what NextBatch returned last
+	// feedErr is why a CompactedDigest's feed stopped before its flows
+	// ended, set before order is closed.
+	feedErr error
 }
 
 // startPipeline starts reading r's lines and parsing them on n workers.
@@ -314,8 +317,13 @@ func (pl *pipeline) cut(src *lineSource, f format) {
 }
 
 // take returns a free chunk, emptied, or nil once the pipeline stops.
-func (pl *pipeline) take() *chunk {
+func (pl *pipeline) take() *chunk { return pl.takeOr(nil) }
+
+// takeOr is take, which returns nil too once quit is closed.
+func (pl *pipeline) takeOr(quit <-chan struct{}) *chunk {
 	select {
+	case <-quit:
+		return nil
 	case c := <-pl.free:
 		c.data, c.recs, c.nums, c.firstSkip, c.flows = c.data[:0], c.recs[:0], c.nums[:0], c.firstSkip[:0], c.flows[:0]
 		c.longLine, c.err, c.reparsed = false, nil, false
@@ -542,6 +550,9 @@ func (r *Reader) nextChunk() (*chunk, bool) {
 		}
 		c, ok := <-pl.order
 		if !ok {
+			if r.err == nil {
+				r.err = pl.feedErr
+			}
 			return nil, false
 		}
 		<-c.done
