@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +108,45 @@ func BenchmarkBuiltinDistinct(b *testing.B) {
 		_ = rc.Close()
 	}
 	b.ReportMetric(opened.Seconds()/float64(b.N), "s-to-open")
+}
+
+// BenchmarkBuiltinRead reads the digest of BenchmarkBuiltinDistinct's files
+// back as records on every core, as a job's grapher does: "records" takes
+// the compactor's flows as they are, "text" hides the digest's type, so
+// its lines are formatted and parsed again, as before the flows were
+// handed over.
+func BenchmarkBuiltinRead(b *testing.B) {
+	dir, total := distinctTree(b, 1_000_000, 100)
+	d := &Builtin{Source: Dir{Path: dir}}
+	for _, bc := range []struct {
+		name string
+		wrap func(io.Reader) io.Reader
+	}{
+		{"records", func(r io.Reader) io.Reader { return r }},
+		{"text", func(r io.Reader) io.Reader { return struct{ io.Reader }{r} }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(total)
+			b.ReportAllocs()
+			for b.Loop() {
+				rc, err := d.Digest(context.Background(), testStart, testStop)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rd, err := flowlog.NewReader(bc.wrap(rc), flowlog.WithWorkers(runtime.GOMAXPROCS(0)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := 0
+				for rd.Next() {
+					n++
+				}
+				if rd.Err() != nil || n < 900_000 {
+					b.Fatal(n, rd.Err())
+				}
+				rd.Close()
+				_ = rc.Close()
+			}
+		})
+	}
 }
