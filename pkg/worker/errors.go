@@ -72,6 +72,8 @@ func digestError(err error) error {
 		reason = "the digest is malformed"
 	case errors.Is(err, types.ErrDigestTooLarge):
 		reason = "the digest is larger than the limit"
+	case errors.Is(err, flowlog.ErrTooManyFlows):
+		reason = "the window holds more distinct flows than GRAPHERD_MAX_FLOWS allows: ask for a shorter window or raise the bound"
 	case errors.Is(err, flowlog.ErrCorrupt):
 		reason = "a flow log file is corrupt"
 	case errors.Is(err, types.ErrInvalidInput):

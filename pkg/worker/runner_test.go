@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,4 +185,42 @@ func TestRunnerStaleRunLeavesTheNewMark(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, types.MarkInProgress, mark.State, "the newer run's mark stands")
 	require.NoError(t, m.Unmark(context.Background(), jobID, newer))
+}
+
+// TestRunnerBuiltinDigestIsBoundByFlows runs jobs on the built-in
+// digester, whose digest reaches the grapher as records: a window whose
+// digest text would pass MaxDigestBytes (1 MiB here) is drawn whole, and
+// MaxFlows, not the bytes, bounds it.
+func TestRunnerBuiltinDigestIsBoundByFlows(t *testing.T) {
+	t.Parallel()
+	const flows = 20000 // about 1.7 MB of digest text
+	var sb strings.Builder
+	for i := range flows {
+		fmt.Fprintf(&sb, "2 123456789012 eni-0a1 10.0.%d.%d 10.0.0.2 %d 443 6 10 840 1793527200 1793527260 ACCEPT OK\n",
+			i/250, i%250+1, 1024+i/1000)
+	}
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "AWSLogs/123456789012/vpcflowlogs/us-east-1/2026/11/01")
+	require.NoError(t, os.MkdirAll(logs, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(logs,
+		"123456789012_vpcflowlogs_us-east-1_fl-0123456789abcdef0_20261101T1000Z_0badc0de.log"), []byte(sb.String()), 0o644))
+
+	b := &digester.Builtin{Source: digester.Dir{Path: dir}}
+	r, _, s := newRunner(b)
+	res := r.Handle(context.Background(), job(), worker.Delivery{})
+	require.Equal(t, worker.Done.String(), res.Outcome.String(), "%v", res.Err)
+	rc, err := s.Get(context.Background(), jobID)
+	require.NoError(t, err)
+	graph, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	require.Equal(t, flows, strings.Count(string(graph), " -> "), "every flow is an edge")
+
+	b.MaxFlows = flows - 1
+	r, m, _ := newRunner(b)
+	res = r.Handle(context.Background(), job(), worker.Delivery{})
+	require.Equal(t, worker.Permanent.String(), res.Outcome.String(), "%v", res.Err)
+	mark, err := m.Check(context.Background(), jobID)
+	require.NoError(t, err)
+	require.Equal(t, "the window holds more distinct flows than GRAPHERD_MAX_FLOWS allows: ask for a shorter window or raise the bound", mark.Reason)
 }
