@@ -160,6 +160,10 @@ func (pl *pipeline) feedFlows(ctx context.Context, d *CompactedDigest, f format)
 		}
 		return nil
 	})
+	if err == nil {
+		// A digest shorter than a chunk meets no check above.
+		err = ctx.Err()
+	}
 	// The flows are merged: their memory and files go at once. The
 	// workers still read the names and addresses, which stay.
 	_ = d.c.Close()

@@ -168,6 +168,18 @@ func TestCompactedDigestClose(t *testing.T) {
 		require.Empty(t, left)
 	}
 
+	// Closed before it is read, whether the feed or the merge meets
+	// the close: never an empty digest.
+	for range 20 {
+		d, _ := compacted(t, recs, 8, 256)
+		require.NoError(t, d.Close())
+		r, err := NewReader(d, WithWorkers(2))
+		require.NoError(t, err)
+		require.False(t, r.Next())
+		require.Error(t, r.Err(), "a closed digest is no empty digest")
+		r.Close()
+	}
+
 	d, _ := compacted(t, recs, 8, 256)
 	_, err := d.Read(make([]byte, 10))
 	require.NoError(t, err)
@@ -194,6 +206,16 @@ func TestCompactedDigestContext(t *testing.T) {
 	}
 	require.ErrorIs(t, r.Err(), context.Canceled)
 	require.Less(t, n, 19999, "the flows stopped before their end")
+
+	// A digest shorter than a chunk, read with a context already ended.
+	small, _ := compacted(t, poolRecords(9, 50, 100), 1000, 4096)
+	defer small.Close()
+	r, err = NewReader(small, WithWorkers(2), WithContext(ctx))
+	require.NoError(t, err)
+	defer r.Close()
+	for r.Next() {
+	}
+	require.ErrorIs(t, r.Err(), context.Canceled)
 }
 
 // TestCompactedDigestSpillFails fails the Reader when a spill file cannot

@@ -448,6 +448,10 @@ func (c *PartitionedCompactor) merge(fn func(*flowEntry) error) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.err != nil {
+		// Closed since Compact: its flows are gone.
+		return c.err
+	}
 	var cursors []*cursor
 	for p := range c.parts {
 		part := &c.parts[p]
