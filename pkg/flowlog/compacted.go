@@ -93,11 +93,14 @@ var errFeedStopped = errors.New("flowlog: digest reader stopped")
 
 // startFeed starts a pipeline of n workers that make d's flows into
 // records, in batches, for r.
-func startFeed(ctx context.Context, d *CompactedDigest, r *Reader, n int, newRender func() Render, newLines func() LineRender) *pipeline {
+func startFeed(ctx context.Context, d *CompactedDigest, r *Reader, n, maxLine int, newRender func() Render, newLines func() LineRender) *pipeline {
 	pl := newPipeline(n, newRender, newLines)
-	plain := d.c.in.plainNames()
+	// A line of values no longer than this each is never longer than
+	// maxLine: the rest of a line is under 128 bytes.
+	short := (maxLine - 128) / 4
+	fr := flowRecords{in: &d.c.in, plain: d.c.in.plainNames(short), plainAddr: d.c.in.plainAddrs(short), maxLine: maxLine}
 	for range n {
-		go pl.recordChunks(&d.c.in, plain, r.format)
+		go pl.recordChunks(fr, r.format)
 	}
 	go pl.feedFlows(ctx, d, r.format)
 	return pl
@@ -193,8 +196,8 @@ func (pl *pipeline) digestClosed(d *CompactedDigest) {
 
 // recordChunks makes the records of the chunks of flows it is handed,
 // and renders them, until there are no more.
-func (pl *pipeline) recordChunks(in *interner, plain []bool, f format) {
-	fr := flowRecords{in: in, plain: plain, p: newParser(f)}
+func (pl *pipeline) recordChunks(fr flowRecords, f format) {
+	fr.p = newParser(f)
 	render, lines := pl.makeRender(), pl.makeLineRender()
 	for c := range pl.work {
 		fr.records(c, lines)
@@ -208,11 +211,13 @@ func (pl *pipeline) recordChunks(in *interner, plain []bool, f format) {
 type flowRecords struct {
 	in *interner
 	// plain is, by name number, whether the name is written and read
-	// back as it is.
-	plain []bool
-	p     parser
-	line  []byte
-	rec   Record
+	// back as it is, and short enough for any line to hold it; plainAddr
+	// the same for an address.
+	plain, plainAddr []bool
+	maxLine          int // the longest line a Reader of the text keeps
+	p                parser
+	line             []byte
+	rec              Record
 }
 
 // records makes the chunk's flows into its records, counted as lines
@@ -257,15 +262,18 @@ func (fr *flowRecords) records(c *chunk, lr LineRender) {
 // record makes e into rec, or says why its line is no record.
 func (fr *flowRecords) record(rec *Record, e *flowEntry) lineKind {
 	in, k, t := fr.in, &e.key, &e.totals
-	if fr.plain[k.account] && fr.plain[k.iface] && in.addrs[k.src].IsValid() && in.addrs[k.dst].IsValid() &&
+	if fr.plain[k.account] && fr.plain[k.iface] && fr.plainAddr[k.src] && fr.plainAddr[k.dst] &&
 		t.start >= 0 && t.end >= 0 && isAction(in.names[k.action]) {
 		in.record(rec, e)
 		return lineRecord
 	}
-	// Any other flow (a blank in a name, a missing address) is read
-	// back from its line, as a Reader of the text would.
+	// Any other flow (a blank in a name, a missing address, a long name)
+	// is read back from its line, as a Reader of the text would.
 	in.record(rec, e)
 	fr.line = AppendDigestLine(fr.line[:0], rec)
+	if len(fr.line)-1 > fr.maxLine {
+		return lineMalformed // skipped, as a Reader skips a long line
+	}
 	fr.p.out = rec
 	return fr.p.parse(fr.line[:len(fr.line)-1])
 }
@@ -275,16 +283,27 @@ func isAction(s string) bool { return s == ActionAccept || s == ActionReject || 
 // recordTextBytes is about the text of a digest line, for Batch.Len.
 const recordTextBytes = 128
 
-// plainNames says of each name whether a digest line holds it as it is:
-// printable ASCII and no blank, which AppendDigestLine would change and
-// a Reader would split at.
-func (in *interner) plainNames() []bool {
+// plainNames says of each name whether a digest line holds it as it is
+// (printable ASCII and no blank, which AppendDigestLine would change and
+// a Reader would split at) and it is at most short bytes long.
+func (in *interner) plainNames(short int) []bool {
 	plain := make([]bool, len(in.names))
 	for i, s := range in.names {
-		plain[i] = s != ""
+		plain[i] = s != "" && len(s) <= short
 		for j := 0; j < len(s) && plain[i]; j++ {
 			plain[i] = s[j] > ' ' && s[j] < 0x7f
 		}
+	}
+	return plain
+}
+
+// plainAddrs says of each address whether it is valid and its text is at
+// most short bytes long.
+func (in *interner) plainAddrs(short int) []bool {
+	plain := make([]bool, len(in.addrs))
+	for i, a := range in.addrs {
+		// An address is at most 45 bytes long, and its zone.
+		plain[i] = a.IsValid() && (a.Is4() || 45+1+len(a.Zone()) <= short)
 	}
 	return plain
 }

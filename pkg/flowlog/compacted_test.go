@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -235,4 +237,35 @@ func TestCompactedDigestSpillFails(t *testing.T) {
 	require.True(t, cut)
 	_, _, err := readEvery(t, d, WithWorkers(2))
 	require.ErrorContains(t, err, "read spilled flows")
+}
+
+// TestCompactedDigestLongLines reads flows whose lines are longer than
+// the Reader's bound: as records they are skipped, and counted at their
+// line numbers, as the Reader of their text skips them.
+func TestCompactedDigestLongLines(t *testing.T) {
+	t.Parallel()
+	recs := poolRecords(13, 2000, 6000)
+	for i := range recs {
+		// Some names are long, some lines too long for 300 bytes.
+		recs[i].AccountID = strings.Repeat("a", 40+(i*7)%200)
+	}
+	recs[5].SrcAddr = netip.MustParseAddr("fe80::1%" + strings.Repeat("z", 280))
+	for _, maxLine := range []int{300, 900, DefaultMaxLineBytes} {
+		d, _ := compacted(t, recs, 100, 512)
+		text, err := io.ReadAll(d)
+		require.NoError(t, err)
+		require.NoError(t, d.Close())
+		want, wantStats, err := readEvery(t, bytes.NewReader(text), WithWorkers(2), WithMaxLineBytes(maxLine))
+		require.NoError(t, err)
+		if maxLine == 300 {
+			require.Positive(t, wantStats.Skipped, "some lines are too long")
+		}
+
+		d, _ = compacted(t, recs, 100, 512)
+		got, stats, err := readEvery(t, d, WithWorkers(2), WithMaxLineBytes(maxLine))
+		require.NoError(t, err)
+		require.Equal(t, want, got, "bound %d", maxLine)
+		require.Equal(t, wantStats, stats, "bound %d", maxLine)
+		require.NoError(t, d.Close())
+	}
 }

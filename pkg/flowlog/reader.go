@@ -178,7 +178,7 @@ func NewReader(r io.Reader, opts ...Option) (*Reader, error) {
 			ctx = context.Background()
 		}
 		rd := &Reader{parser: newParser(newFormat(fields))}
-		rd.pl = startFeed(ctx, d, rd, o.workers, o.newRender, o.newLines)
+		rd.pl = startFeed(ctx, d, rd, o.workers, o.maxLineBytes, o.newRender, o.newLines)
 		return rd, nil
 	}
 	input := r
