@@ -261,15 +261,14 @@ func (fr *flowRecords) records(c *chunk, lr LineRender) {
 
 // record makes e into rec, or says why its line is no record.
 func (fr *flowRecords) record(rec *Record, e *flowEntry) lineKind {
-	in, k, t := fr.in, &e.key, &e.totals
+	k, t := &e.key, &e.totals
+	fr.in.record(rec, e)
 	if fr.plain[k.account] && fr.plain[k.iface] && fr.plainAddr[k.src] && fr.plainAddr[k.dst] &&
-		t.start >= 0 && t.end >= 0 && isAction(in.names[k.action]) {
-		in.record(rec, e)
+		t.start >= 0 && t.end >= 0 && isAction(rec.Action) {
 		return lineRecord
 	}
 	// Any other flow (a blank in a name, a missing address, a long name)
 	// is read back from its line, as a Reader of the text would.
-	in.record(rec, e)
 	fr.line = AppendDigestLine(fr.line[:0], rec)
 	if len(fr.line)-1 > fr.maxLine {
 		return lineMalformed // skipped, as a Reader skips a long line

@@ -75,8 +75,8 @@ type raw struct {
 }
 
 // Len returns the size of the chunk's lines in bytes, so that a Render
-// can size its output once; for records read without text (Parquet rows,
-// a CompactedDigest's flows), about the size of their lines.
+// can size its output once; for a CompactedDigest's flows, which have no
+// text, about the size of their lines.
 func (b *Batch) Len() int { return b.size }
 
 // size is the Len of the chunk's Batch.
