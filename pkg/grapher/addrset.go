@@ -9,14 +9,14 @@ import (
 // keys hash and compare far faster than netip.Addr, and keeping the
 // families apart keeps 10.0.0.1 and ::ffff:10.0.0.1 apart. IPv4 addresses,
 // most of any flow log and looked up twice an edge, are kept in a set of
-// their own (see set4).
+// their own (see set4), and IPv6 ones in another (see set6).
 type addrSet struct {
 	v4 *set4
-	v6 map[[16]byte]struct{}
+	v6 *set6
 }
 
 func newAddrSet() addrSet {
-	return addrSet{v4: newSet4(), v6: make(map[[16]byte]struct{})}
+	return addrSet{v4: newSet4(), v6: newSet6()}
 }
 
 // add adds a and reports whether it was new.
@@ -25,12 +25,7 @@ func (s addrSet) add(a netip.Addr) bool {
 		k := a.As4()
 		return s.v4.add(binary.BigEndian.Uint32(k[:]))
 	}
-	k := a.As16()
-	if _, ok := s.v6[k]; ok {
-		return false
-	}
-	s.v6[k] = struct{}{}
-	return true
+	return s.v6.add(a.As16())
 }
 
 // has reports whether a is in the set.
@@ -39,11 +34,10 @@ func (s addrSet) has(a netip.Addr) bool {
 		k := a.As4()
 		return s.v4.has(binary.BigEndian.Uint32(k[:]))
 	}
-	_, ok := s.v6[a.As16()]
-	return ok
+	return s.v6.has(a.As16())
 }
 
-func (s addrSet) len() int { return s.v4.n + len(s.v6) }
+func (s addrSet) len() int { return s.v4.n + s.v6.n }
 
 // set4 is a set of uint32. The values of the first maxDenseNets /16
 // networks it meets are kept as bits, a bitmap of 8 KiB a network: the
@@ -166,6 +160,98 @@ func (s *set4) grow() {
 		}
 		i := ((k - 1) * 0x9e3779b1) >> s.shift
 		for s.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = k
+	}
+}
+
+// set6 is a set of IPv6 addresses by open addressing, as set4 hashes its
+// values: each address two words, hashed by two multiplies, in one flat
+// array kept at most half full. A map keyed by the 16 bytes hashes and
+// compares them through calls, a few times slower.
+type set6 struct {
+	// slots hold the addresses, zero for an empty slot; the one address
+	// that is zero, ::, is kept apart.
+	slots   []key6
+	shift   uint
+	n       int  // addresses in the set
+	hasZero bool // whether :: is in the set
+}
+
+// key6 is an IPv6 address as its two big-endian halves.
+type key6 struct{ hi, lo uint64 }
+
+func newSet6() *set6 {
+	return &set6{slots: make([]key6, 1<<8), shift: 64 - 8}
+}
+
+func toKey6(a [16]byte) key6 {
+	return key6{binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])}
+}
+
+// slot is where k's probe starts. The low half, which tells the hosts of
+// one network apart, is mixed in whole.
+func (s *set6) slot(k key6) uint64 {
+	return ((k.lo*0x9e3779b97f4a7c15 ^ k.hi) * 0xff51afd7ed558ccd) >> s.shift
+}
+
+// has reports whether a is in the set.
+func (s *set6) has(a [16]byte) bool {
+	k := toKey6(a)
+	if k == (key6{}) {
+		return s.hasZero
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := s.slot(k); ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case k:
+			return true
+		case key6{}:
+			return false
+		}
+	}
+}
+
+// add adds a and reports whether it was new.
+func (s *set6) add(a [16]byte) bool {
+	k := toKey6(a)
+	if k == (key6{}) {
+		was := s.hasZero
+		if !was {
+			s.hasZero = true
+			s.n++
+		}
+		return !was
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := s.slot(k); ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case k:
+			return false
+		case key6{}:
+			s.slots[i] = k
+			s.n++
+			if 2*s.n > len(s.slots) {
+				s.grow()
+			}
+			return true
+		}
+	}
+}
+
+// grow doubles the slots, keeping the set at most half full.
+func (s *set6) grow() {
+	old := s.slots
+	s.slots = make([]key6, 2*len(old))
+	s.shift--
+	mask := uint64(len(s.slots) - 1)
+	for _, k := range old {
+		if k == (key6{}) {
+			continue
+		}
+		i := s.slot(k)
+		for s.slots[i] != (key6{}) {
 			i = (i + 1) & mask
 		}
 		s.slots[i] = k

@@ -77,3 +77,46 @@ func TestSet4HashesTheLastValue(t *testing.T) {
 	require.Equal(t, maxDenseNets+2, s.n)
 	require.Equal(t, 1, s.nHashed, "0xffffffff is kept apart from the slots")
 }
+
+// TestSet6MatchesMap adds addresses to a set6 and to a map and wants the
+// same answers: hosts of one /64 (the low half alone differs), networks
+// with one host each (the high half alone differs), random addresses, and
+// the edges, :: (kept apart from the slots) among them.
+func TestSet6MatchesMap(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 8))
+	addr := func(hi, lo uint64) (a [16]byte) {
+		for k := range 8 {
+			a[k], a[8+k] = byte(hi>>(56-8*k)), byte(lo>>(56-8*k))
+		}
+		return a
+	}
+	draws := map[string]func() [16]byte{
+		"one-network": func() [16]byte { return addr(0x20010db800000001, rng.Uint64N(1<<15)) },
+		"networks":    func() [16]byte { return addr(0x20010db8<<32|rng.Uint64N(1<<15), 1) },
+		"random":      func() [16]byte { return addr(rng.Uint64(), rng.Uint64()) },
+		"edges": func() [16]byte {
+			return [...][16]byte{{}, addr(0, 1), addr(1, 0), addr(1<<63, 0), addr(0, 1<<63), addr(^uint64(0), ^uint64(0))}[rng.IntN(6)]
+		},
+	}
+	for name, draw := range draws {
+		s, want := newSet6(), map[[16]byte]bool{}
+		for range 40_000 {
+			a := draw()
+			require.Equal(t, want[a], s.has(a), "%s: has %x", name, a)
+			require.Equal(t, !want[a], s.add(a), "%s: add %x", name, a)
+			want[a] = true
+			require.True(t, s.has(a), "%s: has %x", name, a)
+			require.Equal(t, len(want), s.n, name)
+		}
+		require.LessOrEqual(t, 2*s.n, len(s.slots)+2, "%s: at most half full", name)
+	}
+	s := newSet6()
+	require.False(t, s.has([16]byte{}))
+	require.True(t, s.add([16]byte{}))
+	require.False(t, s.add([16]byte{}))
+	require.True(t, s.has([16]byte{}))
+	for _, k := range s.slots {
+		require.Equal(t, key6{}, k, ":: is kept apart from the slots")
+	}
+}
