@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -179,4 +180,86 @@ func TestLineRawPadded(t *testing.T) {
 			}
 		}
 	}
+}
+
+// ipv6FieldAgrees fails t when ipv6Field takes the field s but
+// netip.ParseAddr does not, or reads another address, and reports
+// whether ipv6Field took it.
+func ipv6FieldAgrees(t testing.TB, s string) bool {
+	line := []byte(s + " 443 OK")
+	got, j, ok := ipv6Field(line, 0)
+	if !ok {
+		return false
+	}
+	want, err := netip.ParseAddr(s)
+	require.NoError(t, err, "ipv6Field took %q", s)
+	require.Equal(t, want, got, "address of %q", s)
+	require.Equal(t, len(s)+1, j, "index after %q", s)
+	return true
+}
+
+// TestIPv6FieldMatchesParseAddr reads addresses written every way
+// ParseAddr takes with hex groups alone, and mutations of them, and wants
+// ipv6Field to take every hex-only form and to agree with ParseAddr on
+// whatever it takes.
+func TestIPv6FieldMatchesParseAddr(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(11, 12))
+	const alphabet = "0123456789abcdefABCDEF::::.% g"
+	forms := func(a netip.Addr) []string {
+		s, e := a.String(), a.StringExpanded()
+		return []string{s, e, strings.ToUpper(s), strings.ToUpper(e), strings.ReplaceAll(e, ":0", ":")}
+	}
+	var taken, mutated int
+	for range 20_000 {
+		var b [16]byte
+		for k := range b {
+			if rng.IntN(3) > 0 { // runs of zero groups, for ::
+				b[k] = byte(rng.Uint32())
+			}
+		}
+		a := netip.AddrFrom16(b)
+		for _, s := range forms(a) {
+			took := ipv6FieldAgrees(t, s)
+			if !strings.Contains(s, ".") {
+				require.True(t, took, "ipv6Field refused %q", s)
+				taken++
+			}
+			m := []byte(s)
+			switch at := rng.IntN(len(m)); rng.IntN(3) {
+			case 0:
+				m[at] = alphabet[rng.IntN(len(alphabet))]
+			case 1:
+				m = append(m[:at], m[at+1:]...)
+			default:
+				m = append(m[:at], append([]byte{alphabet[rng.IntN(len(alphabet))]}, m[at:]...)...)
+			}
+			if len(m) > 0 && !bytes.ContainsAny(m, " ") && ipv6FieldAgrees(t, string(m)) {
+				mutated++
+			}
+		}
+	}
+	for _, s := range []string{"::", "::1", "1::", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"} {
+		require.True(t, ipv6FieldAgrees(t, s), s)
+	}
+	for _, s := range []string{"", ":", ":::", "1:::2", "1::2::3", "1:2:3:4:5:6:7:8::", "::1:2:3:4:5:6:7:8",
+		"1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "12345::", ":1::", "1:", "fe80::1%eth0", "::ffff:10.0.0.1", "g::"} {
+		require.False(t, ipv6FieldAgrees(t, s), s)
+	}
+	t.Logf("%d forms taken, %d mutations taken", taken, mutated)
+	require.Positive(t, mutated)
+}
+
+// FuzzIPv6Field checks that ipv6Field never takes a field netip.ParseAddr
+// refuses or reads as another address.
+func FuzzIPv6Field(f *testing.F) {
+	for _, s := range []string{"::", "2001:db8::1", "1:2:3:4:5:6:7:8", "1::2::3", "fe80::1%eth0", "::ffff:1.2.3.4"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if strings.ContainsAny(s, " ") {
+			return
+		}
+		ipv6FieldAgrees(t, s)
+	})
 }
