@@ -37,6 +37,17 @@ type edgeText struct {
 	undrawable *flowlog.Record
 }
 
+// size makes sure et.text has room for the edges of b's records.
+func (et *edgeText) size(b *flowlog.Batch) {
+	if want := textPerInput*b.Len() + fastEdgeBytes; cap(et.text) < want {
+		// Sized once, since chunks are reused, rather than grown by
+		// doubling (and garbage) in every chunk: with room for an
+		// eighth more, so that the next chunk, a few lines longer or
+		// shorter, fits too.
+		et.text = make([]byte, 0, want+want/8)
+	}
+}
+
 type newAddr struct {
 	at   int
 	addr netip.Addr
@@ -89,11 +100,7 @@ func (w *Writer) NewRender() flowlog.Render {
 			b.Out = et
 		}
 		et.text, et.news, et.drawn = et.text[:0], et.news[:0], len(recs)
-		if want := textPerInput*b.Len() + fastEdgeBytes; cap(et.text) < want {
-			// Sized once, since chunks are reused, rather than grown
-			// by doubling (and garbage) in every chunk.
-			et.text = make([]byte, 0, want)
-		}
+		et.size(b)
 		known.catchUp(w)
 		for i := range recs {
 			rec := &recs[i]
@@ -171,9 +178,7 @@ func (r *lineRender) Start(b *flowlog.Batch) {
 		b.Out = et
 	}
 	et.text, et.news, et.drawn, et.undrawable = et.text[:0], et.news[:0], 0, nil
-	if want := textPerInput*b.Len() + fastEdgeBytes; cap(et.text) < want {
-		et.text = make([]byte, 0, want)
-	}
+	et.size(b)
 	r.known.catchUp(r.w)
 	r.et = et
 }
