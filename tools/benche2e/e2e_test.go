@@ -72,8 +72,9 @@ func buildBinary(b *testing.B) string {
 		return abs
 	}
 	bin := filepath.Join(b.TempDir(), "vpcflow-grapherd")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
 	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build and the Dockerfile build it
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
