@@ -224,9 +224,18 @@ func appendEscaped(b []byte, s string) []byte {
 // common case that needs no escaping.
 func plain[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+		if escaped[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// escaped is, by byte, whether a value holding it needs escaping (see
+// plain): one load a byte rather than four comparisons.
+var escaped = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\'
+	}
+	return t
+}()
