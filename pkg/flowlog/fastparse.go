@@ -84,43 +84,52 @@ func (r *parser) parseDefault(line []byte) bool {
 // line once, where split and parseFields each read it again, and returns
 // false for any other line, which the general way may still read.
 func scanDefault(line []byte, l *Line) bool {
+	end, ok := scanDefaultAt(line, l)
+	return ok && end == len(line)
+}
+
+// scanDefaultAt is scanDefault for the line at the start of text, which
+// ends at its first newline or at the end of text, so that a chunk's lines
+// need not be found before they are read: it returns where the line ends
+// (its newline, or len(text)). A line scanDefault refuses, it refuses.
+func scanDefaultAt(line []byte, l *Line) (int, bool) {
 	if len(line) < 2 || line[0] != '2' || line[1] != ' ' {
-		return false
+		return 0, false
 	}
 	i := 2
 	var ok bool
 	var raws [numRaw]raw
 	var acct, iface []byte
 	if acct, i, ok = token(line, i); !ok {
-		return false
+		return 0, false
 	}
 	raws[RawAccountID] = raw{off: 2, n: uint32(len(acct))}
 	start := i
 	if iface, i, ok = token(line, i); !ok {
-		return false
+		return 0, false
 	}
 	raws[RawInterfaceID] = raw{off: uint32(start), n: uint32(len(iface))}
 	var src, dst netip.Addr
 	if src, i, ok = addrField(line, i); !ok {
-		return false
+		return 0, false
 	}
 	if dst, i, ok = addrField(line, i); !ok {
-		return false
+		return 0, false
 	}
 	var nums [7]int64
 	for k := range nums {
 		start = i
 		if nums[k], i, ok = digitsField(line, i); !ok {
-			return false
+			return 0, false
 		}
 		raws[RawSrcPort+k] = raw{off: uint32(start), n: uint32(i - 1 - start)}
 	}
 	if nums[0] > 65535 || nums[1] > 65535 || nums[2] > 255 {
-		return false
+		return 0, false
 	}
 	var tok []byte
 	if tok, i, ok = token(line, i); !ok {
-		return false
+		return 0, false
 	}
 	var action string
 	switch string(tok) {
@@ -131,25 +140,25 @@ func scanDefault(line []byte, l *Line) bool {
 	case Missing:
 		action = Missing
 	default:
-		return false
+		return 0, false
 	}
 	// The last field ends the line.
-	if len(line)-i != 2 || line[i] != 'O' || line[i+1] != 'K' {
-		return false
+	if len(line)-i < 2 || line[i] != 'O' || line[i+1] != 'K' || (len(line)-i > 2 && line[i+2] != '\n') {
+		return 0, false
 	}
 	l.SrcAddr, l.DstAddr, l.Action = src, dst, action
 	l.raws, l.nums = raws, nums
-	return true
+	return i + 2, true
 }
 
 // token returns the non-empty field at line[i:] ending in a space, and the
 // index after that space; false when the field is empty, holds a tab or
-// ends the line.
+// ends the line (at a newline or the end of line).
 func token(line []byte, i int) ([]byte, int, bool) {
 	for j := i; j < len(line); j++ {
 		// One comparison for the bytes of a token, most of them.
 		if c := line[j]; c <= ' ' {
-			if c == '\t' || (c == ' ' && j == i) {
+			if c == '\t' || c == '\n' || (c == ' ' && j == i) {
 				return nil, 0, false
 			}
 			if c == ' ' {

@@ -263,3 +263,39 @@ func FuzzIPv6Field(f *testing.F) {
 		ipv6FieldAgrees(t, s)
 	})
 }
+
+// TestScanDefaultAtStopsAtTheNewline reads each seed line with the lines
+// that follow it in a chunk and wants what scanDefault says of it alone:
+// the same answer and Line, and its end at its newline, never a field
+// run on into the next line.
+func TestScanDefaultAtStopsAtTheNewline(t *testing.T) {
+	t.Parallel()
+	lines := append([]string{}, fastParseSeeds...)
+	// Lines cut short inside each field, the next line's first field
+	// right after the newline.
+	full := fastParseSeeds[0]
+	for i := 1; i < len(full); i++ {
+		lines = append(lines, full[:i])
+	}
+	for k, line := range lines {
+		nexts := []string{"", fastParseSeeds[0], fastParseSeeds[1], " x", "OK"}
+		if cut := k - len(fastParseSeeds) + 1; cut > 0 {
+			// The rest of the line it was cut from: a field read on past
+			// the newline would make the two one line of the right shape.
+			nexts = append(nexts, "x"+full[cut:])
+		}
+		for _, next := range nexts {
+			var alone, inChunk Line
+			want := scanDefault([]byte(line), &alone)
+			text := []byte(line + "\n" + next)
+			end, got := scanDefaultAt(text, &inChunk)
+			require.Equal(t, want, got, "%q then %q", line, next)
+			if !got {
+				continue
+			}
+			require.Equal(t, len(line), end, "%q then %q", line, next)
+			alone.text, inChunk.text = nil, nil
+			require.Equal(t, alone, inChunk, "%q then %q", line, next)
+		}
+	}
+}

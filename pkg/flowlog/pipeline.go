@@ -431,25 +431,29 @@ func (c *chunk) parseLines(p *parser, lr LineRender) {
 	l := &p.line
 	p.out = &p.rec
 	for data := c.data; len(data) > 0; {
-		i := bytes.IndexByte(data, '\n')
 		line++
-		switch {
-		case p.format.isDefault && scanDefault(data[:i], l):
-			// The text runs on to the end of the chunk, for copies in
-			// whole blocks.
-			l.text = data
-			lr.Line(l)
-			c.used++
-		default:
-			switch p.parse(data[:i]) {
-			case lineRecord:
-				lr.Record(&p.rec)
+		// A line of the usual shape is read where it starts, its end
+		// found as it is read; any other is cut at its newline first.
+		if p.format.isDefault {
+			if end, ok := scanDefaultAt(data, l); ok {
+				// The text runs on to the end of the chunk, for copies
+				// in whole blocks.
+				l.text = data
+				lr.Line(l)
 				c.used++
-			case lineNoFlow:
-				c.noFlow++
-			default:
-				c.skip(line)
+				data = data[min(end+1, len(data)):]
+				continue
 			}
+		}
+		i := bytes.IndexByte(data, '\n')
+		switch p.parse(data[:i]) {
+		case lineRecord:
+			lr.Record(&p.rec)
+			c.used++
+		case lineNoFlow:
+			c.noFlow++
+		default:
+			c.skip(line)
 		}
 		data = data[i+1:]
 	}
