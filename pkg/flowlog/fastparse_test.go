@@ -18,6 +18,7 @@ var fastParseSeeds = []string{
 	"2 000011112222 eni-b971855b 10.0.109.240 10.0.72.116 47448 6379 6 13 4459 1600000000 1600000547 REJECT OK",
 	"2 - - 10.0.0.1 10.0.0.2 0 0 0 0 0 0 0 - OK",
 	"2 1 e 2001:db8::1 ::ffff:10.0.0.1 443 1 17 1 1 1 2 ACCEPT OK",
+	ipv6Seed,
 	"2 1 e fe80::1%eth0 10.0.0.1 1 1 1 1 1 1 2 ACCEPT OK",
 	"2 1 e 10.0.0.01 10.0.0.1 1 1 1 1 1 1 2 ACCEPT OK",
 	"2 1 e 10.0.0.256 10.0.0.1 1 1 1 1 1 1 2 ACCEPT OK",
@@ -45,6 +46,10 @@ var fastParseSeeds = []string{
 	"2 ",
 	"",
 }
+
+// ipv6Seed is a line the fast path takes with hex-only IPv6 addresses,
+// which ipv6Field reads.
+const ipv6Seed = "2 123456789012 eni-1235b8ca 2001:db8::1 fe80::a:b:c 443 51000 6 3 180 1418530010 1418530070 ACCEPT OK"
 
 // parseBothWays parses line with the fast path on and off, and fails t
 // when they differ in kind, record or where the raw values sit.
@@ -115,7 +120,7 @@ func TestParseDefaultMatchesGeneralPath(t *testing.T) {
 	}
 	// The fast path must really be taken, or this test compares the
 	// general path with itself.
-	require.Equal(t, 7, taken)
+	require.Equal(t, 8, taken)
 }
 
 func FuzzParseDefault(f *testing.F) {
@@ -186,6 +191,12 @@ func TestLineRawPadded(t *testing.T) {
 // netip.ParseAddr does not, or reads another address, and reports
 // whether ipv6Field took it.
 func ipv6FieldAgrees(t testing.TB, s string) bool {
+	// A field ends at a space: at a newline, another control byte or
+	// the end of the text, it is refused, whatever its address.
+	for _, end := range []string{"", "\n", "\n443 OK", "\r 443", "\t443 OK"} {
+		_, _, ok := ipv6Field([]byte(s+end), 0)
+		require.False(t, ok, "ipv6Field took %q", s+end)
+	}
 	line := []byte(s + " 443 OK")
 	got, j, ok := ipv6Field(line, 0)
 	if !ok {
@@ -205,7 +216,7 @@ func ipv6FieldAgrees(t testing.TB, s string) bool {
 func TestIPv6FieldMatchesParseAddr(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(11, 12))
-	const alphabet = "0123456789abcdefABCDEF::::.% g"
+	const alphabet = "0123456789abcdefABCDEF::::.% g\r\n\t"
 	forms := func(a netip.Addr) []string {
 		s, e := a.String(), a.StringExpanded()
 		return []string{s, e, strings.ToUpper(s), strings.ToUpper(e), strings.ReplaceAll(e, ":0", ":")}
@@ -253,7 +264,7 @@ func TestIPv6FieldMatchesParseAddr(t *testing.T) {
 // FuzzIPv6Field checks that ipv6Field never takes a field netip.ParseAddr
 // refuses or reads as another address.
 func FuzzIPv6Field(f *testing.F) {
-	for _, s := range []string{"::", "2001:db8::1", "1:2:3:4:5:6:7:8", "1::2::3", "fe80::1%eth0", "::ffff:1.2.3.4"} {
+	for _, s := range []string{"::", "2001:db8::1", "1:2:3:4:5:6:7:8", "1::2::3", "fe80::1%eth0", "::ffff:1.2.3.4", "::1\n", "1:\r:2", "\t::"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -270,32 +281,37 @@ func FuzzIPv6Field(f *testing.F) {
 // run on into the next line.
 func TestScanDefaultAtStopsAtTheNewline(t *testing.T) {
 	t.Parallel()
-	lines := append([]string{}, fastParseSeeds...)
-	// Lines cut short inside each field, the next line's first field
-	// right after the newline.
-	full := fastParseSeeds[0]
-	for i := 1; i < len(full); i++ {
-		lines = append(lines, full[:i])
+	type cutLine struct{ line, rest string }
+	var lines []cutLine
+	for _, l := range fastParseSeeds {
+		lines = append(lines, cutLine{line: l})
 	}
-	for k, line := range lines {
+	// Lines cut short inside and at the end of each field, an IPv4 one
+	// and a hex-only IPv6 one, with the rest of the line they were cut
+	// from: a field read on past the newline would make the two one
+	// line of the right shape.
+	for _, full := range []string{fastParseSeeds[0], ipv6Seed} {
+		for i := 1; i < len(full); i++ {
+			lines = append(lines, cutLine{full[:i], full[i:]})
+		}
+	}
+	for _, c := range lines {
 		nexts := []string{"", fastParseSeeds[0], fastParseSeeds[1], " x", "OK"}
-		if cut := k - len(fastParseSeeds) + 1; cut > 0 {
-			// The rest of the line it was cut from: a field read on past
-			// the newline would make the two one line of the right shape.
-			nexts = append(nexts, "x"+full[cut:])
+		if c.rest != "" {
+			nexts = append(nexts, c.rest, "x"+c.rest, strings.TrimPrefix(c.rest, " "))
 		}
 		for _, next := range nexts {
 			var alone, inChunk Line
-			want := scanDefault([]byte(line), &alone)
-			text := []byte(line + "\n" + next)
+			want := scanDefault([]byte(c.line), &alone)
+			text := []byte(c.line + "\n" + next)
 			end, got := scanDefaultAt(text, &inChunk)
-			require.Equal(t, want, got, "%q then %q", line, next)
+			require.Equal(t, want, got, "%q then %q", c.line, next)
 			if !got {
 				continue
 			}
-			require.Equal(t, len(line), end, "%q then %q", line, next)
+			require.Equal(t, len(c.line), end, "%q then %q", c.line, next)
 			alone.text, inChunk.text = nil, nil
-			require.Equal(t, alone, inChunk, "%q then %q", line, next)
+			require.Equal(t, alone, inChunk, "%q then %q", c.line, next)
 		}
 	}
 }

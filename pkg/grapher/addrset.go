@@ -2,6 +2,8 @@ package grapher
 
 import (
 	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 )
 
@@ -43,7 +45,7 @@ func (s addrSet) len() int { return s.v4.n + s.v6.n }
 // networks it meets are kept as bits, a bitmap of 8 KiB a network: the
 // addresses of a VPC crowd into a few networks, and for them a lookup is
 // two loads from memory that stays in a core's nearest cache. Other values
-// are kept by open addressing (see add), a multiply, a shift and a probe
+// are kept by open addressing (see add), a seeded multiply and a probe
 // or two of one flat array, a few times faster than a map's.
 type set4 struct {
 	// net is, by a value's top 16 bits, 0 for a network not met yet,
@@ -54,9 +56,10 @@ type set4 struct {
 	// slot; the one value that wraps to 0 is kept apart.
 	slots   []uint32
 	shift   uint
-	n       int  // values in the set
-	nHashed int  // values in slots
-	hasMax  bool // whether 0xffffffff is among the hashed values
+	seed    [2]uint64 // of the hash, see mix
+	n       int       // values in the set
+	nHashed int       // values in slots
+	hasMax  bool      // whether 0xffffffff is among the hashed values
 }
 
 // maxDenseNets is how many /16 networks a set4 keeps as bitmaps: 256 KiB
@@ -67,7 +70,7 @@ const maxDenseNets = 32
 const hashed = 0xff
 
 func newSet4() *set4 {
-	return &set4{net: new([1 << 16]uint8), slots: make([]uint32, 1<<10), shift: 32 - 10}
+	return &set4{net: new([1 << 16]uint8), slots: make([]uint32, 1<<10), shift: 32 - 10, seed: newSeed()}
 }
 
 // add adds v and reports whether it was new.
@@ -105,13 +108,34 @@ func (s *set4) has(v uint32) bool {
 	}
 }
 
+// slot is where v's probe starts.
+func (s *set4) slot(v uint32) uint32 {
+	return uint32(mix(uint64(v)^s.seed[0], s.seed[1])>>32) >> s.shift
+}
+
+// mix hashes a and b into one word: the two halves of their product,
+// folded together (wyhash's mix). Each set draws its own seeds for the
+// words it mixes, so that the addresses of a flow log, which whoever sends
+// the traffic chooses, cannot be picked to share a probe sequence, as they
+// could for a fixed multiplier (a map's hash is seeded for the same reason).
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// newSeed returns the seeds of a new set's hash; the second is odd, so
+// that it is never zero.
+func newSeed() [2]uint64 {
+	return [2]uint64{rand.Uint64(), rand.Uint64() | 1}
+}
+
 // hasHashed reports whether v is among the hashed values.
 func (s *set4) hasHashed(v uint32) bool {
 	if v == 1<<32-1 {
 		return s.hasMax
 	}
 	mask := uint32(len(s.slots) - 1)
-	for i := (v * 0x9e3779b1) >> s.shift; ; i = (i + 1) & mask {
+	for i := s.slot(v); ; i = (i + 1) & mask {
 		switch s.slots[i] {
 		case v + 1:
 			return true
@@ -132,7 +156,7 @@ func (s *set4) addHashed(v uint32) bool {
 		return !was
 	}
 	mask := uint32(len(s.slots) - 1)
-	for i := (v * 0x9e3779b1) >> s.shift; ; i = (i + 1) & mask {
+	for i := s.slot(v); ; i = (i + 1) & mask {
 		switch s.slots[i] {
 		case v + 1:
 			return false
@@ -158,7 +182,7 @@ func (s *set4) grow() {
 		if k == 0 {
 			continue
 		}
-		i := ((k - 1) * 0x9e3779b1) >> s.shift
+		i := s.slot(k - 1)
 		for s.slots[i] != 0 {
 			i = (i + 1) & mask
 		}
@@ -175,25 +199,25 @@ type set6 struct {
 	// that is zero, ::, is kept apart.
 	slots   []key6
 	shift   uint
-	n       int  // addresses in the set
-	hasZero bool // whether :: is in the set
+	seed    [2]uint64 // of the hash, see mix
+	n       int       // addresses in the set
+	hasZero bool      // whether :: is in the set
 }
 
 // key6 is an IPv6 address as its two big-endian halves.
 type key6 struct{ hi, lo uint64 }
 
 func newSet6() *set6 {
-	return &set6{slots: make([]key6, 1<<8), shift: 64 - 8}
+	return &set6{slots: make([]key6, 1<<8), shift: 64 - 8, seed: newSeed()}
 }
 
 func toKey6(a [16]byte) key6 {
 	return key6{binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])}
 }
 
-// slot is where k's probe starts. The low half, which tells the hosts of
-// one network apart, is mixed in whole.
+// slot is where k's probe starts.
 func (s *set6) slot(k key6) uint64 {
-	return ((k.lo*0x9e3779b97f4a7c15 ^ k.hi) * 0xff51afd7ed558ccd) >> s.shift
+	return mix(k.hi^s.seed[0], k.lo^s.seed[1]) >> s.shift
 }
 
 // has reports whether a is in the set.

@@ -1,6 +1,7 @@
 package grapher
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -119,4 +120,54 @@ func TestSet6MatchesMap(t *testing.T) {
 	for _, k := range s.slots {
 		require.Equal(t, key6{}, k, ":: is kept apart from the slots")
 	}
+}
+
+// TestSetsResistChosenCollisions fills each set with addresses chosen to
+// share one probe sequence under a fixed multiplicative hash, as the
+// addresses of a flow log may be chosen by whoever sends the traffic, and
+// wants the probes still short: the hash is seeded per set.
+func TestSetsResistChosenCollisions(t *testing.T) {
+	t.Parallel()
+	const n = 20_000
+	s6 := newSet6()
+	for k := uint64(1); k <= n; k++ {
+		// (lo*0x9e3779b97f4a7c15 ^ hi) is 0 for every one of them.
+		var a [16]byte
+		binary.BigEndian.PutUint64(a[:8], k*0x9e3779b97f4a7c15)
+		binary.BigEndian.PutUint64(a[8:], k)
+		require.True(t, s6.add(a))
+	}
+	mask := uint64(len(s6.slots) - 1)
+	probes := 0
+	for _, k := range s6.slots {
+		if k == (key6{}) {
+			continue
+		}
+		for i := s6.slot(k); s6.slots[i] != k; i = (i + 1) & mask {
+			probes++
+		}
+	}
+	require.Less(t, float64(probes)/n, 2.0, "IPv6: extra probes a key")
+
+	// v*0x9e3779b1 is j for v = j times the multiplier's inverse: all
+	// would start at slot 0. The first networks they fall in get bitmaps;
+	// the rest are hashed.
+	mult, inverse := uint32(0x9e3779b1), uint32(0x0e8b2f51)
+	require.Equal(t, uint32(1), mult*inverse)
+	s4 := newSet4()
+	for j := uint32(1); j <= n; j++ {
+		require.True(t, s4.add(j*inverse))
+	}
+	require.Greater(t, s4.nHashed, n/2)
+	mask4 := uint32(len(s4.slots) - 1)
+	probes = 0
+	for _, k := range s4.slots {
+		if k == 0 {
+			continue
+		}
+		for i := s4.slot(k - 1); s4.slots[i] != k; i = (i + 1) & mask4 {
+			probes++
+		}
+	}
+	require.Less(t, float64(probes)/float64(s4.nHashed), 2.0, "IPv4: extra probes a key")
 }
