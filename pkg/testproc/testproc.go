@@ -80,6 +80,9 @@ func (p *Process) Stop(grace time.Duration) error {
 // Output returns what the process has written so far.
 func (p *Process) Output() string { return p.out.String() }
 
+// Pid is the process's id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // waitReady polls url until any HTTP answer arrives, the process exits or
 // timeout passes.
 func (p *Process) waitReady(url string, timeout time.Duration) error {
@@ -207,6 +210,50 @@ func (r *Restartable) Restart() error {
 		return err
 	}
 	return r.Start()
+}
+
+// Pid is the id of the running server's process, or 0 when none runs.
+func (r *Restartable) Pid() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return 0
+	}
+	return r.proc.Pid()
+}
+
+// userHZ is the unit of the CPU times in /proc/PID/stat: clock ticks of
+// 1/100 s on every Linux the tests run on (sysconf(_SC_CLK_TCK)).
+const userHZ = 100
+
+// CPUTime reads the CPU time (user and system) the process pid has used so
+// far, to 10 ms, for the whole-process benchmarks: what a server on the same
+// cores took from the process measured.
+func CPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read stat: %w", err)
+	}
+	// The command name, in parentheses, may hold spaces: the fields that
+	// follow it are counted from its closing parenthesis. utime and stime
+	// are the stat file's 14th and 15th fields.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("no command name in /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc stat has %d fields after the command name, want 13 or more", len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse CPU time %q: %w", v, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
 // PeakRSS reads the peak resident set size (VmHWM) of the process pid, in

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,4 +44,34 @@ func TestPeakRSS(t *testing.T) {
 	require.Greater(t, rss, int64(1<<20))
 	_, err = PeakRSS(1 << 30)
 	require.Error(t, err)
+}
+
+// TestCPUTime checks the /proc reading against getrusage, which counts the
+// same time another way, across a stretch of busy work.
+func TestCPUTime(t *testing.T) {
+	before, err := CPUTime(os.Getpid())
+	require.NoError(t, err)
+	r0 := rusageCPU(t)
+	for rusageCPU(t)-r0 < 300*time.Millisecond {
+		for i := 0; i < 1e6; i++ {
+			spin += i
+		}
+	}
+	after, err := CPUTime(os.Getpid())
+	require.NoError(t, err)
+	used := rusageCPU(t) - r0
+	// /proc counts in 10 ms ticks, and the other goroutines of the test
+	// binary add a little to both.
+	require.InDelta(t, used.Seconds(), (after - before).Seconds(), 0.1,
+		"/proc says %s, getrusage %s", after-before, used)
+	_, err = CPUTime(1 << 30)
+	require.Error(t, err)
+}
+
+var spin int
+
+func rusageCPU(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

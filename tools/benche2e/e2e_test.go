@@ -46,7 +46,7 @@ func BenchmarkE2E(b *testing.B) {
 		gw.CreateBucket(b, "graphs")
 		gw.CreateBucket(b, "progress")
 		stub := serveDigest(b, digest)
-		runJobs(b, bin, map[string]string{
+		runJobs(b, bin, func() time.Duration { return gw.CPUTime(b) }, map[string]string{
 			"GRAPH_STORAGE_BUCKET": "graphs", "GRAPH_STORAGE_BUCKET_REGION": s3test.Region,
 			"GRAPH_PROGRESS_BUCKET": "progress", "GRAPH_PROGRESS_BUCKET_REGION": s3test.Region,
 			"USE_IAM": "false", "AWS_ACCESS_KEY_ID": gw.AccessKey, "AWS_SECRET_ACCESS_KEY": gw.SecretKey,
@@ -55,10 +55,10 @@ func BenchmarkE2E(b *testing.B) {
 		})
 	})
 	b.Run("file-storage-http-digester", func(b *testing.B) {
-		runJobs(b, bin, map[string]string{"DIGESTER_ENDPOINT": serveDigest(b, digest), "DIGESTER_POLLING_INTERVAL": "20"})
+		runJobs(b, bin, nil, map[string]string{"DIGESTER_ENDPOINT": serveDigest(b, digest), "DIGESTER_POLLING_INTERVAL": "20"})
 	})
 	b.Run("file-storage-builtin-digester", func(b *testing.B) {
-		runJobs(b, bin, map[string]string{"FLOW_LOGS_DIR": flowLogTree(b)})
+		runJobs(b, bin, nil, map[string]string{"FLOW_LOGS_DIR": flowLogTree(b)})
 	})
 }
 
@@ -186,14 +186,28 @@ func (l logFile) String() string {
 }
 
 // runJobs starts the service with env and runs b.N jobs, one window each.
-func runJobs(b *testing.B, bin string, env map[string]string) {
+// server, when not nil, reads the CPU time of a server process the jobs
+// use on the same cores (the S3 gateway), to report beside the worker's.
+func runJobs(b *testing.B, bin string, server func() time.Duration, env map[string]string) {
 	s := startService(b, bin, env)
 	client := &http.Client{Timeout: time.Minute}
+	cpu := func() (worker, srv time.Duration) {
+		worker, err := testproc.CPUTime(s.cmd.Process.Pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if server != nil {
+			srv = server()
+		}
+		return worker, srv
+	}
+	var workerCPU, serverCPU time.Duration
 	b.ResetTimer()
 	var total time.Duration
 	for i := 0; b.Loop(); i++ {
 		start := time.Unix(base, 0).UTC().Add(time.Duration(i) * time.Minute)
 		q := "?start=" + start.Format(time.RFC3339) + "&stop=" + start.Add(time.Hour).Format(time.RFC3339)
+		worker0, server0 := cpu()
 		began := time.Now()
 		res, err := client.Post(s.url+"/"+q, "", nil)
 		if err != nil {
@@ -210,6 +224,11 @@ func runJobs(b *testing.B, bin string, env map[string]string) {
 			}
 			if res.StatusCode == http.StatusOK {
 				total += time.Since(began)
+				// The job's CPU, without the serving of the graph
+				// read below.
+				worker1, server1 := cpu()
+				workerCPU += worker1 - worker0
+				serverCPU += server1 - server0
 				n, err := io.Copy(io.Discard, res.Body)
 				_ = res.Body.Close()
 				if err != nil || n == 0 {
@@ -233,6 +252,12 @@ func runJobs(b *testing.B, bin string, env map[string]string) {
 	s.stop(b)
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/job")
 	b.ReportMetric(float64(rss)/(1<<20), "MB-peak-RSS")
+	// What the job cost the two cores: a job cannot take less than the
+	// sum over two, however well its parts overlap.
+	b.ReportMetric(workerCPU.Seconds()/float64(b.N), "worker-cpu-s/job")
+	if server != nil {
+		b.ReportMetric(serverCPU.Seconds()/float64(b.N), "server-cpu-s/job")
+	}
 	for _, p := range []string{"digest_duration", "graph_duration", "store_duration"} {
 		b.ReportMetric(phases[p].Seconds(), strings.TrimSuffix(p, "_duration")+"-s")
 	}

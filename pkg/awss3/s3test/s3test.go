@@ -125,6 +125,22 @@ func (s *Server) NewBucket(t testing.TB) string {
 	return name
 }
 
+// CPUTime is the CPU time the running gateway has used since it started,
+// for benchmarks that count what the S3 server took from the cores it
+// shares with the code measured.
+func (s *Server) CPUTime(t testing.TB) time.Duration {
+	t.Helper()
+	pid := s.proc.Pid()
+	if pid == 0 {
+		t.Fatalf("s3test: CPU time: the gateway is not running")
+	}
+	d, err := testproc.CPUTime(pid)
+	if err != nil {
+		t.Fatalf("s3test: CPU time: %v", err)
+	}
+	return d
+}
+
 // Stop kills the gateway, as a crash would, and waits for it to exit.
 // Requests fail with connection errors until Restart.
 func (s *Server) Stop(t testing.TB) {
