@@ -149,9 +149,29 @@ func compareRuns(bin, in string, runs int, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "convert: %.3f s, floor: %.3f s, ratio %.1fx (best of %d, %d graph bytes to /dev/null)\n",
-		convert.Seconds(), floorTime.Seconds(), convert.Seconds()/floorTime.Seconds(), runs, size)
+	// How long each process takes to start and exit doing nothing: the
+	// service's binary initialises every package it links (the AWS SDK's
+	// tables among them) before convert runs, which the floor does not.
+	convertStart, err := best(func() *exec.Cmd { return devNull(exec.Command(bin, "convert", "-h")) })
+	if err != nil {
+		return err
+	}
+	floorStart, err := best(func() *exec.Cmd { return devNull(exec.Command(self, "-bytes", "0", os.DevNull)) })
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(stdout, summary(convert, floorTime, convertStart, floorStart, runs, size))
 	return err
+}
+
+// summary is the comparison's report: both times, their ratio, and the
+// ratio of the work alone, each process's start and exit taken away.
+func summary(convert, floorTime, convertStart, floorStart time.Duration, runs int, size int64) string {
+	work := (convert - convertStart).Seconds() / (floorTime - floorStart).Seconds()
+	return fmt.Sprintf("convert: %.3f s, floor: %.3f s, ratio %.1fx (best of %d, %d graph bytes to /dev/null)\n"+
+		"starting and exiting alone: convert %.3f s, floor %.3f s; ratio of the rest %.1fx\n",
+		convert.Seconds(), floorTime.Seconds(), convert.Seconds()/floorTime.Seconds(), runs, size,
+		convertStart.Seconds(), floorStart.Seconds(), work)
 }
 
 // devNull points the command's output at /dev/null, as a user's

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -25,4 +26,11 @@ func TestRunRejectsArguments(t *testing.T) {
 	var stderr bytes.Buffer
 	require.Error(t, run(nil, &bytes.Buffer{}, &stderr))
 	require.Error(t, run([]string{"a", "b"}, &bytes.Buffer{}, &stderr))
+}
+
+func TestSummaryTakesTheStartsAway(t *testing.T) {
+	t.Parallel()
+	got := summary(170*time.Millisecond, 42*time.Millisecond, 25*time.Millisecond, 5*time.Millisecond, 7, 401319033)
+	require.Equal(t, "convert: 0.170 s, floor: 0.042 s, ratio 4.0x (best of 7, 401319033 graph bytes to /dev/null)\n"+
+		"starting and exiting alone: convert 0.025 s, floor 0.005 s; ratio of the rest 3.9x\n", got)
 }
