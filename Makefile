@@ -104,9 +104,10 @@ bench: build
 	$(GO) build -o $(CACHE)/bench/floor ./tools/floor
 	$(CACHE)/bench/floor -compare ./$(BIN) -runs 5 $(CACHE)/bench/digest-$(BENCH_LINES).log
 
-## bench-e2e: whole graph jobs through the real binary (S3 on Versity S3 Gateway, files, the built-in digester), with peak RSS and phases.
+## bench-e2e: whole graph jobs through the real binary (S3 on Versity S3 Gateway, files, the built-in digester), with peak RSS, phases and CPU; then the upload floor of each storage backend.
 bench-e2e: build versitygw
 	GRAPHERD_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench E2E -benchtime 3x -timeout 30m ./tools/benche2e/
+	$(GO) test -run '^$$' -bench Store -benchmem -benchtime 5x ./pkg/storage/
 
 ## bench-views: view benchmarks, then a 1M-record graph made by the service and its JSON views timed cold, with the peak RSS.
 bench-views: build
