@@ -123,31 +123,41 @@ func TestSet6MatchesMap(t *testing.T) {
 }
 
 // TestSetsResistChosenCollisions fills each set with addresses chosen to
-// share one probe sequence under a fixed multiplicative hash, as the
-// addresses of a flow log may be chosen by whoever sends the traffic, and
-// wants the probes still short: the hash is seeded per set.
+// share one probe sequence under a fixed hash, as the addresses of a flow
+// log may be chosen by whoever sends the traffic, and wants the probes
+// still short: the hash is seeded per set.
 func TestSetsResistChosenCollisions(t *testing.T) {
 	t.Parallel()
 	const n = 20_000
-	s6 := newSet6()
-	for k := uint64(1); k <= n; k++ {
-		// (lo*0x9e3779b97f4a7c15 ^ hi) is 0 for every one of them.
-		var a [16]byte
-		binary.BigEndian.PutUint64(a[:8], k*0x9e3779b97f4a7c15)
-		binary.BigEndian.PutUint64(a[8:], k)
-		require.True(t, s6.add(a))
+	require.NotEqual(t, newSet6().seed, newSet6().seed, "each set draws its own seed")
+	require.NotEqual(t, newSet4().seed, newSet4().seed, "each set draws its own seed")
+	families := map[string]func(k uint64) key6{
+		// (lo*0x9e3779b97f4a7c15 ^ hi) is 0 for every one of them: one
+		// slot under a fixed multiplicative hash.
+		"fixed multiplier": func(k uint64) key6 { return key6{hi: k * 0x9e3779b97f4a7c15, lo: k} },
+		// Host ::1 of many networks: mix(hi, lo) is hi when lo is 1, so
+		// without a seed all share the top bits of 2001:db8::.
+		"host 1 of networks": func(k uint64) key6 { return key6{hi: 0x20010db8<<32 | k, lo: 1} },
 	}
-	mask := uint64(len(s6.slots) - 1)
-	probes := 0
-	for _, k := range s6.slots {
-		if k == (key6{}) {
-			continue
+	fill := func(s *set6, count uint64, family func(uint64) key6) float64 {
+		for k := uint64(1); k <= count; k++ {
+			kk := family(k)
+			var a [16]byte
+			binary.BigEndian.PutUint64(a[:8], kk.hi)
+			binary.BigEndian.PutUint64(a[8:], kk.lo)
+			require.True(t, s.add(a))
 		}
-		for i := s6.slot(k); s6.slots[i] != k; i = (i + 1) & mask {
-			probes++
-		}
+		return float64(extraProbes6(s)) / float64(count)
 	}
-	require.Less(t, float64(probes)/n, 2.0, "IPv6: extra probes a key")
+	for name, family := range families {
+		require.Less(t, fill(newSet6(), n, family), 2.0, "IPv6, %s: extra probes a key", name)
+	}
+	// The second family is a real attack on the unseeded hash: with the
+	// seed taken away its addresses pile up in one run of slots.
+	unseeded := newSet6()
+	unseeded.seed = [2]uint64{}
+	require.Greater(t, fill(unseeded, 2_000, families["host 1 of networks"]), 500.0,
+		"IPv6 without a seed: extra probes a key")
 
 	// v*0x9e3779b1 is j for v = j times the multiplier's inverse: all
 	// would start at slot 0. The first networks they fall in get bitmaps;
@@ -160,7 +170,7 @@ func TestSetsResistChosenCollisions(t *testing.T) {
 	}
 	require.Greater(t, s4.nHashed, n/2)
 	mask4 := uint32(len(s4.slots) - 1)
-	probes = 0
+	probes := 0
 	for _, k := range s4.slots {
 		if k == 0 {
 			continue
@@ -170,4 +180,20 @@ func TestSetsResistChosenCollisions(t *testing.T) {
 		}
 	}
 	require.Less(t, float64(probes)/float64(s4.nHashed), 2.0, "IPv4: extra probes a key")
+}
+
+// extraProbes6 counts the probes past the first that finding every
+// address of s takes.
+func extraProbes6(s *set6) int {
+	mask := uint64(len(s.slots) - 1)
+	probes := 0
+	for _, k := range s.slots {
+		if k == (key6{}) {
+			continue
+		}
+		for i := s.slot(k); s.slots[i] != k; i = (i + 1) & mask {
+			probes++
+		}
+	}
+	return probes
 }

@@ -167,11 +167,15 @@ func compareRuns(bin, in string, runs int, stdout io.Writer) error {
 // summary is the comparison's report: both times, their ratio, and the
 // ratio of the work alone, each process's start and exit taken away.
 func summary(convert, floorTime, convertStart, floorStart time.Duration, runs int, size int64) string {
-	work := (convert - convertStart).Seconds() / (floorTime - floorStart).Seconds()
+	// On an input too small to time, the rest may be nothing at all.
+	rest := "none to compare"
+	if convert > convertStart && floorTime > floorStart {
+		rest = fmt.Sprintf("%.1fx", (convert-convertStart).Seconds()/(floorTime-floorStart).Seconds())
+	}
 	return fmt.Sprintf("convert: %.3f s, floor: %.3f s, ratio %.1fx (best of %d, %d graph bytes to /dev/null)\n"+
-		"starting and exiting alone: convert %.3f s, floor %.3f s; ratio of the rest %.1fx\n",
+		"starting and exiting alone: convert %.3f s, floor %.3f s; ratio of the rest %s\n",
 		convert.Seconds(), floorTime.Seconds(), convert.Seconds()/floorTime.Seconds(), runs, size,
-		convertStart.Seconds(), floorStart.Seconds(), work)
+		convertStart.Seconds(), floorStart.Seconds(), rest)
 }
 
 // devNull points the command's output at /dev/null, as a user's

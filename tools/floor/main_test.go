@@ -33,4 +33,6 @@ func TestSummaryTakesTheStartsAway(t *testing.T) {
 	got := summary(170*time.Millisecond, 42*time.Millisecond, 25*time.Millisecond, 5*time.Millisecond, 7, 401319033)
 	require.Equal(t, "convert: 0.170 s, floor: 0.042 s, ratio 4.0x (best of 7, 401319033 graph bytes to /dev/null)\n"+
 		"starting and exiting alone: convert 0.025 s, floor 0.005 s; ratio of the rest 3.9x\n", got)
+	got = summary(30*time.Millisecond, 6*time.Millisecond, 28*time.Millisecond, 6*time.Millisecond, 7, 10)
+	require.Contains(t, got, "ratio of the rest none to compare\n")
 }
