@@ -74,7 +74,7 @@ func BenchmarkStore(b *testing.B) {
 				n++
 			}
 			// The CPU each side used per graph: the store's floor on two
-			// cores is about the sum over two, whatever the overlap.
+			// cores is at least their sum over two, however they overlap.
 			self, err := testproc.CPUTime(os.Getpid())
 			if err != nil {
 				b.Fatal(err)
