@@ -209,6 +209,21 @@ func ipv6FieldAgrees(t testing.TB, s string) bool {
 	return true
 }
 
+// mutate returns s (not empty) with one byte changed to, or one inserted
+// from, alphabet, or one taken away.
+func mutate(rng *rand.Rand, s, alphabet string) []byte {
+	m := []byte(s)
+	switch at := rng.IntN(len(m)); rng.IntN(3) {
+	case 0:
+		m[at] = alphabet[rng.IntN(len(alphabet))]
+	case 1:
+		m = append(m[:at], m[at+1:]...)
+	default:
+		m = append(m[:at], append([]byte{alphabet[rng.IntN(len(alphabet))]}, m[at:]...)...)
+	}
+	return m
+}
+
 // TestIPv6FieldMatchesParseAddr reads addresses written every way
 // ParseAddr takes with hex groups alone, and mutations of them, and wants
 // ipv6Field to take every hex-only form and to agree with ParseAddr on
@@ -236,15 +251,7 @@ func TestIPv6FieldMatchesParseAddr(t *testing.T) {
 				require.True(t, took, "ipv6Field refused %q", s)
 				taken++
 			}
-			m := []byte(s)
-			switch at := rng.IntN(len(m)); rng.IntN(3) {
-			case 0:
-				m[at] = alphabet[rng.IntN(len(alphabet))]
-			case 1:
-				m = append(m[:at], m[at+1:]...)
-			default:
-				m = append(m[:at], append([]byte{alphabet[rng.IntN(len(alphabet))]}, m[at:]...)...)
-			}
+			m := mutate(rng, s, alphabet)
 			if len(m) > 0 && !bytes.ContainsAny(m, " ") && ipv6FieldAgrees(t, string(m)) {
 				mutated++
 			}
@@ -272,6 +279,89 @@ func FuzzIPv6Field(f *testing.F) {
 			return
 		}
 		ipv6FieldAgrees(t, s)
+	})
+}
+
+// ipv4FieldAgrees reads s as the field ending in a space at the start of
+// a line with tail after it, and fails t when ipv4Field takes what
+// netip.ParseAddr refuses or reads another address or length, or takes any
+// prefix of s that the text ends after; it reports whether ipv4Field took
+// s.
+func ipv4FieldAgrees(t testing.TB, s, tail string) bool {
+	// Cut short by the end of the text, before its space, a field is
+	// refused, whatever it holds.
+	for i := range len(s) + 1 {
+		_, _, ok := ipv4Field([]byte(s[:i]), 0)
+		require.False(t, ok, "ipv4Field took %q, cut short", s[:i])
+	}
+	line := []byte(s + " " + tail)
+	got, j, ok := ipv4Field(line, 0)
+	want, err := netip.ParseAddr(s)
+	wantOK := err == nil && want.Is4() && !strings.ContainsAny(s, " ")
+	require.Equal(t, wantOK, ok, "ipv4Field of %q before %q", s, tail)
+	if ok {
+		require.Equal(t, want, got, "address of %q", s)
+		require.Equal(t, len(s)+1, j, "index after %q", s)
+	}
+	return ok
+}
+
+// TestIPv4FieldMatchesParseAddr reads addresses of every octet length,
+// and mutations of them, at the start of lines with from nothing to many
+// bytes after them, so that a field cut short by the end of the text is
+// read too, and wants ipv4Field to agree with ParseAddr on each.
+func TestIPv4FieldMatchesParseAddr(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(21, 22))
+	const alphabet = "0123456789.. :a/\x00\xff"
+	tails := []string{"", "1", "12 ", "443 6 ACCEPT OK", "9.9.9.9 1 2 3 4 5 6 7 ACCEPT OK"}
+	octet := func() int {
+		switch rng.IntN(3) {
+		case 0:
+			return rng.IntN(10)
+		case 1:
+			return 10 + rng.IntN(90)
+		}
+		return 100 + rng.IntN(156)
+	}
+	var taken, mutated int
+	for range 20_000 {
+		s := fmt.Sprintf("%d.%d.%d.%d", octet(), octet(), octet(), octet())
+		tail := tails[rng.IntN(len(tails))]
+		require.True(t, ipv4FieldAgrees(t, s, tail), s)
+		taken++
+		m := mutate(rng, s, alphabet)
+		if !bytes.ContainsAny(m, " ") && ipv4FieldAgrees(t, string(m), tail) {
+			mutated++
+		}
+	}
+	for _, tail := range tails {
+		for _, s := range []string{"0.0.0.0", "255.255.255.255", "1.2.3.4", "100.200.250.255"} {
+			require.True(t, ipv4FieldAgrees(t, s, tail), s)
+		}
+		for _, s := range []string{"", ".", "1.2.3", "1.2.3.4.5", "1..2.3", ".1.2.3", "1.2.3.", "01.2.3.4",
+			"1.2.3.00", "256.1.1.1", "1.2.3.256", "1000.1.1.1", "1.2.3.1000", "1.2.3.4a", "a.b.c.d",
+			"1.2.3.-4", "255.255.255.2555", "1.2.3.4\n5", "1:2::3"} {
+			require.False(t, ipv4FieldAgrees(t, s, tail), s)
+		}
+	}
+	t.Logf("%d addresses taken, %d mutations taken", taken, mutated)
+	require.Positive(t, mutated)
+}
+
+// FuzzIPv4Field checks that ipv4Field takes exactly the fields
+// netip.ParseAddr reads as IPv4, as the same address, wherever the text
+// ends after them.
+func FuzzIPv4Field(f *testing.F) {
+	for _, s := range []string{"0.0.0.0", "10.0.0.1", "255.255.255.255", "01.2.3.4", "1.2.3", "256.0.0.1", "1.2.3.4\n"} {
+		f.Add(s, "")
+		f.Add(s, "443 6 ACCEPT OK")
+	}
+	f.Fuzz(func(t *testing.T, s, tail string) {
+		if strings.ContainsAny(s, " ") {
+			return
+		}
+		ipv4FieldAgrees(t, s, tail)
 	})
 }
 
