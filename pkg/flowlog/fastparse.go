@@ -39,6 +39,18 @@ func (l *Line) RawPadded(f, pad int) (text []byte, n int, ok bool) {
 	return l.text[r.off:end:end], int(r.n), true
 }
 
+// Text returns the text the line's raw values sit in, from the start of
+// the line to the end of what follows it, and Span where value f (RawAccountID
+// to RawEnd) sits in it: Raw(f) is Text()[off:off+n]. The values sit in
+// the order of their fields, each ending before the next begins.
+func (l *Line) Text() []byte { return l.text }
+
+// Span returns where value f sits in Text.
+func (l *Line) Span(f int) (off, n int) {
+	r := l.raws[f]
+	return int(r.off), int(r.n)
+}
+
 // Number returns the value of number f (RawSrcPort to RawEnd).
 func (l *Line) Number(f int) int64 { return l.nums[f-RawSrcPort] }
 

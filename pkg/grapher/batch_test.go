@@ -95,6 +95,10 @@ func batchInputs(t *testing.T) map[string][]byte {
 			strings.Repeat(" 999999999999999999", 4) + " REJECT OK",
 		"2 " + strings.Repeat("a", 64) + " " + strings.Repeat("b", 64) + " 255.255.255.255 255.255.255.254 00065535 065535 0255" +
 			strings.Repeat(" 000000000000000009", 4) + " - OK",
+		// A leading zero in one number alone, first and last of the
+		// seven, which takes the line off the fast paths.
+		"2 000011112222 eni-1 10.0.0.1 10.0.0.2 080 443 6 1 2 3 4 ACCEPT OK",
+		"2 000011112222 eni-1 10.0.0.1 10.0.0.2 80 443 6 1 2 3 04 ACCEPT OK",
 		"2 1 e 10.0.0.1 10.0.0.2 1 80 6 1 1 1 2 ACCEPT NODATA",
 		"not a record",
 		"2 1 e 10.0.0.1 " + strings.Repeat("9", 600),

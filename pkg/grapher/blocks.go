@@ -3,7 +3,6 @@ package grapher
 import (
 	"net/netip"
 	"slices"
-	"strconv"
 	"unsafe"
 
 	"github.com/asecurityteam/vpcflow-grapherd/pkg/flowlog"
@@ -131,42 +130,66 @@ func appendFastEdge(b []byte, batch *flowlog.Batch, i int) ([]byte, bool) {
 }
 
 // appendLineEdge is appendFastEdge for a line the Reader read with the
-// fast parse and made no record of.
+// fast parse and made no record of. It copies the values straight from
+// the line's text, which holds them in order. It returns false, having
+// appended nothing, for a line it leaves to appendEdge: one with an id
+// that needs escaping or is over maxFastValue bytes, a number with a
+// leading zero (which AWS never writes), or text too near the end of its
+// chunk to be copied in whole blocks.
 func appendLineEdge(b []byte, l *flowlog.Line) ([]byte, bool) {
-	var vals [len(attrNames)][]byte
-	var lens [len(attrNames)]int
-	var formatted [len(attrNames)][2 * block]byte
-	for k := range vals {
-		t, n, ok := l.RawPadded(k, block)
-		if !ok {
+	text := l.Text()
+	// Every value ends before the last begins, so when the last can be
+	// copied in whole blocks, every value can.
+	endOff, endN := l.Span(flowlog.RawEnd)
+	valuesEnd := endOff + endN
+	if endOff+(endN+block-1)/block*block > cap(text) {
+		return b, false
+	}
+	// The two ids, and the space between them, need no escaping.
+	acctOff, acctN := l.Span(flowlog.RawAccountID)
+	ifaceOff, ifaceN := l.Span(flowlog.RawInterfaceID)
+	if acctN > maxFastValue || ifaceN > maxFastValue || !plain(text[acctOff:ifaceOff+ifaceN]) {
+		return b, false
+	}
+	// The fast parse reads numbers of digits only: each is as strconv
+	// writes it unless it has a leading zero.
+	for k := flowlog.RawSrcPort; k <= flowlog.RawEnd; k++ {
+		if off, n := l.Span(k); n > 1 && text[off] == '0' {
 			return b, false
 		}
-		switch {
-		case k < 2:
-			if n > maxFastValue || !plain(t[:n]) {
-				return b, false
-			}
-		case !canonical(t[:n]):
-			// The fast parse reads numbers of digits only.
-			f := strconv.AppendInt(formatted[k][:0], l.Number(k), 10)
-			t, n = formatted[k][:], len(f)
-		}
-		vals[k], lens[k] = t, n
 	}
-	return putEdge(b, l.SrcAddr, l.DstAddr, l.Action, &vals, &lens), true
+	color := colorPiece(l.Action)
+	// As in putEdge, the writes go through pointers, after one check of
+	// the room: the values take at most valuesEnd bytes and are each
+	// written twice, the constant pieces and ids at most edgeFixedBytes,
+	// and the last write's block at most a piece's past its end.
+	b = slices.Grow(b, edgeFixedBytes+len(piece{}.b)+2*valuesEnd)
+	buf, src := b[:cap(b)], text[:cap(text)]
+	n := len(b)
+	n = putShortPiece(buf, n, &pieceStart)
+	n = putID(buf, n, l.SrcAddr)
+	n = putShortPiece(buf, n, &pieceArrow)
+	n = putID(buf, n, l.DstAddr)
+	for k := range attrPieces {
+		off, vn := l.Span(k)
+		n = putPiece(buf, n, &attrPieces[k])
+		n = putBlocks(buf, n, src[off:], vn)
+	}
+	n = putPiece(buf, n, &colorPieces[color])
+	for k := range labelPieces {
+		off, vn := l.Span(k)
+		n = putShortPiece(buf, n, &labelPieces[k])
+		n = putBlocks(buf, n, src[off:], vn)
+	}
+	n = putShortPiece(buf, n, &pieceEnd)
+	return buf[:n], true
 }
 
 // putEdge appends the edge statement from src to dst with the values
 // vals, the first lens[k] bytes of each, which hold as many bytes again
 // rounded up to a block.
 func putEdge(b []byte, src, dst netip.Addr, action string, vals *[len(attrNames)][]byte, lens *[len(attrNames)]int) []byte {
-	color := 2
-	switch action {
-	case flowlog.ActionAccept:
-		color = 0
-	case flowlog.ActionReject:
-		color = 1
-	}
+	color := colorPiece(action)
 
 	// The writes below go through pointers, with no bounds check each:
 	// a piece's at n writes at most its block past n, a value's at most
@@ -202,6 +225,17 @@ func putEdge(b []byte, src, dst netip.Addr, action string, vals *[len(attrNames)
 	}
 	n = putShortPiece(buf, n, &pieceEnd)
 	return buf[:n]
+}
+
+// colorPiece is the index in colorPieces of an edge's color for action.
+func colorPiece(action string) int {
+	switch action {
+	case flowlog.ActionAccept:
+		return 0
+	case flowlog.ActionReject:
+		return 1
+	}
+	return 2
 }
 
 // putPiece writes p at buf[n:] and returns the index after it; buf holds
