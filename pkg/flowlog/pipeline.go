@@ -7,13 +7,24 @@ import (
 	"unsafe"
 )
 
-// chunkBytes is about how many bytes of lines a worker parses at a time:
-// enough to make handing a chunk over cheap beside parsing it (about 650
-// digest lines), few enough that a chunk and what is made of it stay in
-// a core's cache and the chunks in flight take little memory. Measured
-// on 1M lines: 64 KiB converts as fast as 128 KiB and faster than 256 KiB
-// (0.26 s against 0.29 s), at 30 MB peak RSS against 37 and 52.
+// chunkBytes is about how many bytes of lines a worker parses at a time
+// when it keeps their records: enough to make handing a chunk over cheap
+// beside parsing it (about 650 digest lines), few enough that a chunk and
+// the records made of it stay in a core's cache and the chunks in flight
+// take little memory. Measured on 1M lines: 64 KiB converts as fast as
+// 128 KiB and faster than 256 KiB (0.26 s against 0.29 s), at 30 MB peak
+// RSS against 37 and 52; a graph job of the service (which keeps records
+// for its flow table) peaked at 93-101 MB with 64 KiB and 113-125 MB with
+// 256 KiB.
 const chunkBytes = 64 << 10
+
+// lineChunkBytes is chunkBytes for a LineRender, which keeps no records,
+// so that a chunk costs only its text and its edges'. Measured converting
+// 1M lines, best of 7 in three rounds: 256 KiB took 0.141-0.151 s, against
+// 0.145-0.147 s for 128 KiB, 0.150-0.157 s for 64 KiB, 0.145-0.151 s for
+// 512 KiB and 0.158-0.174 s for 1 MiB, at a peak RSS of 27 MB, against
+// 24, 21, 37 and 54 MB.
+const lineChunkBytes = 256 << 10
 
 // chunksPerWorker is how many chunks each worker may have queued or
 // parsed ahead of the reader, bounding memory whatever the input's size.
@@ -177,13 +188,15 @@ type chunk struct {
 
 // pipeline is the goroutines parsing a Reader's lines.
 type pipeline struct {
-	work  chan *chunk
-	order chan *chunk // the same chunks, in input order
-	free  chan *chunk
-	stop  chan struct{}
-	once  sync.Once
-	cur   *chunk
-	next  int // the next record of cur
+	// chunkBytes is how many bytes of lines a chunk is cut at.
+	chunkBytes int
+	work       chan *chunk
+	order      chan *chunk // the same chunks, in input order
+	free       chan *chunk
+	stop       chan struct{}
+	once       sync.Once
+	cur        *chunk
+	next       int // the next record of cur
 	// newRender makes each parsing goroutine's Render, and newLines its
 	// LineRender; nil for none.
 	newRender func() Render
@@ -213,16 +226,21 @@ func newPipeline(n int, newRender func() Render, newLines func() LineRender) *pi
 		newRender = nil
 	}
 	inflight := n * chunksPerWorker
+	size := chunkBytes
+	if newLines != nil {
+		size = lineChunkBytes
+	}
 	pl := &pipeline{
-		work:      make(chan *chunk, inflight),
-		order:     make(chan *chunk, inflight),
-		free:      make(chan *chunk, inflight+2),
-		stop:      make(chan struct{}),
-		newRender: newRender,
-		newLines:  newLines,
+		chunkBytes: size,
+		work:       make(chan *chunk, inflight),
+		order:      make(chan *chunk, inflight),
+		free:       make(chan *chunk, inflight+2),
+		stop:       make(chan struct{}),
+		newRender:  newRender,
+		newLines:   newLines,
 	}
 	for range inflight + 2 {
-		pl.free <- &chunk{data: make([]byte, 0, chunkBytes+1024), done: make(chan struct{}, 1), keepRaw: newRender != nil}
+		pl.free <- &chunk{data: make([]byte, 0, pl.chunkBytes+1024), done: make(chan struct{}, 1), keepRaw: newRender != nil}
 	}
 	return pl
 }
@@ -271,7 +289,7 @@ func (pl *pipeline) cut(src *lineSource, f format) {
 	for {
 		// Whole lines already read are copied in runs; the line after
 		// them, which the buffer holds only in part, is read alone.
-		if room := chunkBytes - len(c.data); room > 0 {
+		if room := pl.chunkBytes - len(c.data); room > 0 {
 			n := len(c.data)
 			var first int64
 			if c.data, first = src.appendBlock(c.data, room); len(c.data) > n {
@@ -284,7 +302,7 @@ func (pl *pipeline) cut(src *lineSource, f format) {
 		line, long, ok := src.next()
 		// The chunk being filled is handed over when it is full, when the
 		// input ends, and before an over-long line.
-		if (!ok || long || len(c.data) >= chunkBytes) && len(c.data) > 0 {
+		if (!ok || long || len(c.data) >= pl.chunkBytes) && len(c.data) > 0 {
 			if !send(c) {
 				return
 			}

@@ -256,15 +256,18 @@ func TestLineRenderUndrawable(t *testing.T) {
 // then drawn, from a later chunk of the default format, only at the end.
 func headerRoundTrip() []byte {
 	var b bytes.Buffer
-	for i := 0; b.Len() < 100<<10; i++ {
+	// The first header comes after the first chunk of either size (see
+	// flowlog's chunkBytes and lineChunkBytes), so that the chunks after
+	// it are handed out with the default format and parsed again.
+	for i := 0; b.Len() < 300<<10; i++ {
 		fmt.Fprintf(&b, "2 123456789012 eni-1 10.0.%d.%d 10.1.0.1 1 2 6 1 1 1 1 ACCEPT OK\n", i/250%250, i%250)
 	}
 	b.WriteString("version srcaddr dstaddr account-id interface-id srcport dstport protocol packets bytes start end action log-status\n")
-	for b.Len() < 400<<10 {
+	for b.Len() < 1200<<10 {
 		b.WriteString("2 10.3.0.1 10.3.0.2 10.9.9.9 10.9.9.8 1 2 6 1 1 1 1 ACCEPT OK\n")
 	}
 	b.WriteString(strings.Join(flowlog.DefaultFields(), " ") + "\n")
-	for i := 0; b.Len() < 550<<10; i++ {
+	for i := 0; b.Len() < 1500<<10; i++ {
 		fmt.Fprintf(&b, "2 123456789012 eni-1 10.2.%d.%d 10.1.0.1 1 2 6 1 1 1 1 ACCEPT OK\n", i/250%250, i%250)
 	}
 	for range 1000 {
