@@ -94,7 +94,8 @@ var errFeedStopped = errors.New("flowlog: digest reader stopped")
 // startFeed starts a pipeline of n workers that make d's flows into
 // records, in batches, for r.
 func startFeed(ctx context.Context, d *CompactedDigest, r *Reader, n, maxLine int, newRender func() Render, newLines func() LineRender) *pipeline {
-	pl := newPipeline(n, newRender, newLines)
+	// Flows are handed over as records, with no text.
+	pl := newPipeline(n, newRender, newLines, 0)
 	// A line of values no longer than this each is never longer than
 	// maxLine: the rest of a line is under 128 bytes.
 	short := (maxLine - 128) / 4

@@ -19,12 +19,27 @@ import (
 const chunkBytes = 64 << 10
 
 // lineChunkBytes is chunkBytes for a LineRender, which keeps no records,
-// so that a chunk costs only its text and its edges'. Measured converting
-// 1M lines, best of 7 in three rounds: 256 KiB took 0.141-0.151 s, against
-// 0.145-0.147 s for 128 KiB, 0.150-0.157 s for 64 KiB, 0.145-0.151 s for
-// 512 KiB and 0.158-0.174 s for 1 MiB, at a peak RSS of 27 MB, against
-// 24, 21, 37 and 54 MB.
+// so that a chunk costs only its text and its edges', on two workers (see
+// textChunkBytes). Measured converting 1M lines, best of 7 in three
+// rounds: 256 KiB took 0.141-0.151 s, against 0.145-0.147 s for 128 KiB,
+// 0.150-0.157 s for 64 KiB, 0.145-0.151 s for 512 KiB and 0.158-0.174 s
+// for 1 MiB, at a peak RSS of 27 MB, against 24, 21, 37 and 54 MB.
 const lineChunkBytes = 256 << 10
+
+// textChunkBytes is the size of the chunks of text that n workers parse:
+// chunkBytes when records are kept; for a LineRender, lineChunkBytes on
+// two workers, and on more as much in all as two workers' chunks, each
+// chunk smaller, down to chunkBytes. A chunk's edges take five times its
+// text, so that the chunks in flight (chunksPerWorker a worker and two
+// more) of 256 KiB take some 10 MB on two cores, and would take 50 on
+// sixteen.
+func textChunkBytes(n int, lines bool) int {
+	if !lines {
+		return chunkBytes
+	}
+	inflight := n*chunksPerWorker + 2
+	return max(chunkBytes, min(lineChunkBytes, (2*chunksPerWorker+2)*lineChunkBytes/inflight))
+}
 
 // chunksPerWorker is how many chunks each worker may have queued or
 // parsed ahead of the reader, bounding memory whatever the input's size.
@@ -211,7 +226,7 @@ type pipeline struct {
 
 // startPipeline starts reading r's lines and parsing them on n workers.
 func startPipeline(r *Reader, n int, newRender func() Render, newLines func() LineRender) *pipeline {
-	pl := newPipeline(n, newRender, newLines)
+	pl := newPipeline(n, newRender, newLines, textChunkBytes(n, newLines != nil))
 	for range n {
 		go pl.parseChunks()
 	}
@@ -220,16 +235,13 @@ func startPipeline(r *Reader, n int, newRender func() Render, newLines func() Li
 }
 
 // newPipeline returns the channels and free chunks of a pipeline of n
-// workers, none of its goroutines started.
-func newPipeline(n int, newRender func() Render, newLines func() LineRender) *pipeline {
+// workers, none of its goroutines started, whose chunks are cut at size
+// bytes of text; 0 for chunks that hold no text.
+func newPipeline(n int, newRender func() Render, newLines func() LineRender, size int) *pipeline {
 	if newLines != nil {
 		newRender = nil
 	}
 	inflight := n * chunksPerWorker
-	size := chunkBytes
-	if newLines != nil {
-		size = lineChunkBytes
-	}
 	pl := &pipeline{
 		chunkBytes: size,
 		work:       make(chan *chunk, inflight),
@@ -240,7 +252,11 @@ func newPipeline(n int, newRender func() Render, newLines func() LineRender) *pi
 		newLines:   newLines,
 	}
 	for range inflight + 2 {
-		pl.free <- &chunk{data: make([]byte, 0, pl.chunkBytes+1024), done: make(chan struct{}, 1), keepRaw: newRender != nil}
+		c := &chunk{done: make(chan struct{}, 1), keepRaw: newRender != nil}
+		if size > 0 {
+			c.data = make([]byte, 0, size+1024)
+		}
+		pl.free <- c
 	}
 	return pl
 }

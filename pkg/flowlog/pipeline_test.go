@@ -203,3 +203,26 @@ func TestWorkersStopOnClose(t *testing.T) {
 	}
 	require.ErrorIs(t, r.Err(), context.Canceled)
 }
+
+// TestTextChunkBytes checks that a LineRender's chunks are lineChunkBytes
+// on two workers and shrink with more, to chunkBytes, so that the text in
+// flight never passes two workers' while the chunks stay as large as
+// records' chunks, and that chunks that keep records stay chunkBytes.
+func TestTextChunkBytes(t *testing.T) {
+	t.Parallel()
+	inflight := func(n int) int { return n*chunksPerWorker + 2 }
+	require.Equal(t, lineChunkBytes, textChunkBytes(2, true))
+	require.Equal(t, chunkBytes, textChunkBytes(64, true))
+	prev := lineChunkBytes
+	for n := 2; n <= 64; n++ {
+		size := textChunkBytes(n, true)
+		require.Equal(t, chunkBytes, textChunkBytes(n, false), "%d workers keeping records", n)
+		require.LessOrEqual(t, size, prev, "%d workers", n)
+		require.GreaterOrEqual(t, size, chunkBytes, "%d workers", n)
+		if size > chunkBytes {
+			require.LessOrEqual(t, inflight(n)*size, inflight(2)*lineChunkBytes, "%d workers", n)
+		}
+		prev = size
+	}
+	require.Less(t, textChunkBytes(4, true), lineChunkBytes)
+}
