@@ -31,7 +31,7 @@ const lineChunkBytes = 256 << 10
 // two workers, and on more as much in all as two workers' chunks, each
 // chunk smaller, down to chunkBytes. A chunk's edges take five times its
 // text, so that the chunks in flight (chunksPerWorker a worker and two
-// more) of 256 KiB take some 10 MB on two cores, and would take 50 on
+// more) of 256 KiB take some 10 MB on two cores, and would take 60 on
 // sixteen.
 func textChunkBytes(n int, lines bool) int {
 	if !lines {

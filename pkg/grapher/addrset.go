@@ -203,9 +203,9 @@ func (s *set4) grow() {
 
 // set6 is a set of IPv6 addresses by open addressing, as set4 hashes its
 // values: each address two words, hashed by a seeded multiply and another
-// (see mix and remix),
-// in one flat array kept at most half full. A map keyed by the 16 bytes
-// hashes and compares them through calls, about twice as slow.
+// (see mix and remix), in one flat array kept at most half full. A map
+// keyed by the 16 bytes hashes and compares them through calls, about
+// twice as slow.
 type set6 struct {
 	// slots hold the addresses, zero for an empty slot; the one address
 	// that is zero, ::, is kept apart.
