@@ -135,8 +135,9 @@ func TestSetsResistChosenCollisions(t *testing.T) {
 		// (lo*0x9e3779b97f4a7c15 ^ hi) is 0 for every one of them: one
 		// slot under a fixed multiplicative hash.
 		"fixed multiplier": func(k uint64) key6 { return key6{hi: k * 0x9e3779b97f4a7c15, lo: k} },
-		// Host ::1 of many networks: mix(hi, lo) is hi when lo is 1, so
-		// without a seed all share the top bits of 2001:db8::.
+		// Host ::1 of many networks: one word varies, which one seeded
+		// multiply alone hashed as a multiplicative hash, piling them up
+		// for some seeds (see remix and below).
 		"host 1 of networks": func(k uint64) key6 { return key6{hi: 0x20010db8<<32 | k, lo: 1} },
 	}
 	fill := func(s *set6, count uint64, family func(uint64) key6) float64 {
