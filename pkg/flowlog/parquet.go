@@ -253,12 +253,13 @@ func (pq *parquetInput) close() {
 // skipRows counts n rows as read and malformed; the first of them comes
 // after the after rows still waiting in the batch.
 func (r *Reader) skipRows(n, after int64) {
-	for k := int64(0); k < n; k++ {
-		if r.stats.Skipped < maxFirstSkipped {
-			r.firstSkip[r.stats.Skipped] = r.stats.Lines + after + k + 1
-		}
-		r.stats.Skipped++
+	// Only the first few are numbered, so that rows a row group claims
+	// are counted at once, however many.
+	numbered := min(n, max(maxFirstSkipped-r.stats.Skipped, 0))
+	for k := range numbered {
+		r.firstSkip[r.stats.Skipped+k] = r.stats.Lines + after + k + 1
 	}
+	r.stats.Skipped += n
 	r.stats.Lines += n
 }
 
