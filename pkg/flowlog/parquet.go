@@ -99,9 +99,13 @@ func NewParquetReader(ra io.ReaderAt, size int64, opts ...Option) (*Reader, erro
 	if err := checkParquetFooter(ra, size); err != nil {
 		return nil, err
 	}
-	f, err := openParquet(ra, size)
+	guard := &pageGuard{ra: ra}
+	f, err := openParquet(guard, size)
 	if err != nil {
 		return nil, err
+	}
+	if err := guard.watch(f.Metadata(), size); err != nil {
+		return nil, fmt.Errorf("flowlog: open Parquet file: %w: %w", ErrMalformedParquet, err)
 	}
 	cols := f.Schema().Columns()
 	names := make([]string, len(cols))
