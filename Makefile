@@ -119,6 +119,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGraph -fuzztime 30s ./pkg/grapher/
 	$(GO) test -run '^$$' -fuzz FuzzParseDefault -fuzztime 20s ./pkg/flowlog/
 	$(GO) test -run '^$$' -fuzz FuzzIPv6Field -fuzztime 20s ./pkg/flowlog/
+	$(GO) test -run '^$$' -fuzz FuzzIPv4Field -fuzztime 20s ./pkg/flowlog/
+	$(GO) test -run '^$$' -fuzz FuzzParquetReader -fuzztime 30s ./pkg/flowlog/
 	$(GO) test -run '^$$' -fuzz FuzzParseWindow -fuzztime 20s ./pkg/handlers/v1/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeJob -fuzztime 20s ./pkg/handlers/v1/
 	$(GO) test -run '^$$' -fuzz FuzzReaders -fuzztime 20s ./pkg/flowtable/

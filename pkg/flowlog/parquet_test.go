@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -306,3 +307,55 @@ func TestParquetHonoursContext(t *testing.T) {
 	require.False(t, r.Next())
 	require.True(t, errors.Is(r.Err(), context.Canceled))
 }
+
+// FuzzParquetReader feeds the Parquet reader files damaged or made up
+// anywhere, footer included: each is refused as malformed, or read to its
+// end with every row accounted for; nothing panics, and what is allocated
+// stays within parquetAllocBound of the file's size.
+func FuzzParquetReader(f *testing.F) {
+	var recs [][]any
+	if err := flowlogtest.Records(flowlogtest.Spec{Lines: 40, Addrs: 20, Seed: 3}, func(r *flowlog.Record) error {
+		recs = append(recs, flowlogtest.RecordValues(r, flowlog.DefaultFields()))
+		return nil
+	}); err != nil {
+		f.Fatal(err)
+	}
+	for _, pf := range []flowlogtest.ParquetFile{
+		{Fields: flowlog.DefaultFields(), RowsPerGroup: 16},
+		{Fields: flowlog.DefaultFields(), Int32: true, Optional: true, Codec: &parquet.Snappy, RowsPerGroup: 16},
+		{Fields: flowlog.DefaultFields(), Optional: true, Codec: &parquet.Gzip},
+		{Fields: flowlog.DefaultFields(), Codec: &parquet.Zstd},
+	} {
+		var b bytes.Buffer
+		if err := flowlogtest.WriteParquet(&b, pf, recs); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		r, err := flowlog.NewParquetReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			require.ErrorIs(t, err, flowlog.ErrMalformedParquet)
+			return
+		}
+		for r.Next() {
+			rec := r.Record()
+			require.True(t, rec.SrcAddr.IsValid() && rec.DstAddr.IsValid(), "record %+v", rec)
+		}
+		require.NoError(t, r.Err())
+		st := r.Stats()
+		require.Equal(t, st.Lines, st.Used+st.NoFlow+st.Skipped)
+		runtime.ReadMemStats(&after)
+		alloc := after.TotalAlloc - before.TotalAlloc
+		require.LessOrEqual(t, alloc, parquetAllocBound(len(data)), "allocated %d bytes for a file of %d", alloc, len(data))
+	})
+}
+
+// parquetAllocBound is what reading a made-up Parquet file of n bytes may
+// allocate in all, as docs/limits.md gives it: a page's compressed and
+// uncompressed bytes (64 MiB each at most), 16 bytes for each value it may
+// claim (16 Mi at most), and the reader's own buffers, which grow with the
+// file's size. The library alone allocated up to 2 GiB for each claim.
+func parquetAllocBound(n int) uint64 { return 2*64<<20 + 16*16<<20 + 256*uint64(n) }
