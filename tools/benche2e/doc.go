@@ -4,9 +4,9 @@
 // gzip digest, or by the built-in digester reading 100 gzip flow-log files.
 // It times each job from POST / to the GET / that answers 200 and reports
 // the worker's peak RSS, the job's own phases, and the CPU time per job of
-// the worker and of the S3 gateway, which share the machine's cores (a job
-// cannot take less wall time than their sum over the cores). `make
-// bench-e2e` runs it:
+// the worker and of the S3 gateway, which share the machine's cores: a job
+// cannot take less wall time than their sum over the cores, which it
+// reports as cpu-floor-s/job. `make bench-e2e` runs it:
 //
 //	go test ./tools/benche2e -run '^$' -bench E2E -benchtime 3x
 //
