@@ -153,6 +153,15 @@ func checkParquetFooter(ra io.ReaderAt, size int64) error {
 	if n > size-12 || n > maxParquetFooterBytes {
 		return fmt.Errorf("flowlog: Parquet footer of %d bytes in a file of %d: %w", n, size, ErrMalformedParquet)
 	}
+	// The library's decoder allocates the lengths the footer claims
+	// before reading them: check them against the footer's own bytes.
+	footer := make([]byte, n)
+	if _, err := ra.ReadAt(footer, size-8-n); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("flowlog: read Parquet footer: %w: %w", ErrMalformedParquet, err)
+	}
+	if _, err := checkThriftLengths(footer); err != nil {
+		return fmt.Errorf("flowlog: Parquet footer: %w: %w", ErrMalformedParquet, err)
+	}
 	return nil
 }
 

@@ -169,6 +169,9 @@ func (g *pageGuard) header(c *guardedChunk, got []byte, off int64) (*pqformat.Pa
 // decodeHeader decodes the page header at the start of buf, and returns
 // its length.
 func decodeHeader(buf []byte) (*pqformat.PageHeader, int, error) {
+	if _, err := checkThriftLengths(buf); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", errParquetPage, err)
+	}
 	r := bytes.NewReader(buf)
 	h := new(pqformat.PageHeader)
 	if err := thrift.NewDecoder((&thrift.CompactProtocol{}).NewReader(r)).Decode(h); err != nil {

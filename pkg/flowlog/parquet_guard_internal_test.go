@@ -2,11 +2,15 @@ package flowlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	pqformat "github.com/parquet-go/parquet-go/format"
 	"github.com/stretchr/testify/require"
 )
 
@@ -117,4 +121,56 @@ func TestPageGuardFollowsReads(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, failedAt, c.start-int64(len(buf)))
 	require.Less(t, failedAt, c.start+int64(n))
+}
+
+// TestThriftLengthsChecked checks that the walk of a footer or a page
+// header ends where the decoder does on what writers make, fails on any
+// part of it cut short, and refuses a length claimed past the bytes: a
+// header of 23 bytes whose statistics claimed 1 GiB made the decoder
+// allocate 1 GiB.
+func TestThriftLengthsChecked(t *testing.T) {
+	t.Parallel()
+	data := guardFile(t)
+	footerLen := int(binary.LittleEndian.Uint32(data[len(data)-8:]))
+	footer := data[len(data)-8-footerLen : len(data)-8]
+	n, err := checkThriftLengths(footer)
+	require.NoError(t, err)
+	require.Equal(t, footerLen, n)
+
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	require.NoError(t, err)
+	g := &pageGuard{ra: bytes.NewReader(data)}
+	require.NoError(t, g.watch(f.Metadata(), int64(len(data))))
+	headers := 0
+	for _, c := range g.chunks {
+		for at := c.start; at < c.end; {
+			n, err := checkThriftLengths(data[at:c.end])
+			require.NoError(t, err)
+			r := bytes.NewReader(data[at:c.end])
+			h := new(pqformat.PageHeader)
+			require.NoError(t, thrift.NewDecoder((&thrift.CompactProtocol{}).NewReader(r)).Decode(h))
+			require.Equal(t, len(data[at:c.end])-r.Len(), n, "header at %d", at)
+			for cut := range n {
+				_, err := checkThriftLengths(data[at : at+int64(cut)])
+				require.ErrorIs(t, err, errThriftLength, "header at %d cut to %d bytes", at, cut)
+			}
+			at += int64(n) + int64(h.CompressedPageSize)
+			headers++
+		}
+	}
+	require.Greater(t, headers, 20)
+
+	// type 0, sizes 1 and 1, then a data page header whose statistics'
+	// max claims 1 GiB.
+	claim := []byte{0x15, 0x00, 0x15, 0x02, 0x15, 0x02, 0x2c, 0x15, 0x02, 0x15, 0x00, 0x15, 0x00, 0x15, 0x00,
+		0x1c, 0x18, 0x80, 0x80, 0x80, 0x80, 0x04, 'x'}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err = decodeHeader(claim)
+	runtime.ReadMemStats(&after)
+	require.ErrorIs(t, err, errThriftLength)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20))
+	bigList := []byte{0x19, 0xf5, 0x80, 0x80, 0x80, 0x80, 0x04, 0x00} // a list of 1 Gi i32s
+	_, err = checkThriftLengths(bigList)
+	require.ErrorIs(t, err, errThriftLength)
 }

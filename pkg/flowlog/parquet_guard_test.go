@@ -163,6 +163,25 @@ func TestParquetFooterClaimsBounded(t *testing.T) {
 			require.ErrorIs(t, err, flowlog.ErrMalformedParquet)
 		})
 	}
+	// Footers that claim a list of 1 Gi row groups, which the decoder
+	// allocated before finding the bytes missing (a fatal "out of
+	// memory", which no recover catches), and a created_by string of 1 GiB.
+	_, at := footerOf(t, data)
+	for _, claim := range [][]byte{
+		{0x49, 0xfc, 0x80, 0x80, 0x80, 0x80, 0x04},
+		{0x68, 0x80, 0x80, 0x80, 0x80, 0x04},
+	} {
+		claim = append(claim, make([]byte, 32)...)
+		bad := binary.LittleEndian.AppendUint32(append(append([]byte(nil), data[:at]...), claim...), uint32(len(claim)))
+		bad = append(bad, flowlog.ParquetMagic...)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := flowlog.NewParquetReader(bytes.NewReader(bad), int64(len(bad)))
+		runtime.ReadMemStats(&after)
+		require.ErrorIs(t, err, flowlog.ErrMalformedParquet)
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "allocated for a claim in the footer % x", claim[:7])
+	}
+
 	md, at := footerOf(t, data)
 	r, err := flowlog.NewParquetReader(bytes.NewReader(withFooter(t, data[:at], md)), int64(len(data)))
 	require.NoError(t, err, "the footer as written")
