@@ -129,7 +129,7 @@ func TestPageGuardFollowsReads(t *testing.T) {
 // header of 23 bytes whose statistics claimed 1 GiB made the decoder
 // allocate 1 GiB.
 func TestThriftLengthsChecked(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it counts what the process allocates.
 	data := guardFile(t)
 	footerLen := int(binary.LittleEndian.Uint32(data[len(data)-8:]))
 	footer := data[len(data)-8-footerLen : len(data)-8]
@@ -169,7 +169,7 @@ func TestThriftLengthsChecked(t *testing.T) {
 	_, _, err = decodeHeader(claim)
 	runtime.ReadMemStats(&after)
 	require.ErrorIs(t, err, errThriftLength)
-	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20))
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20))
 	bigList := []byte{0x19, 0xf5, 0x80, 0x80, 0x80, 0x80, 0x04, 0x00} // a list of 1 Gi i32s
 	_, err = checkThriftLengths(bigList)
 	require.ErrorIs(t, err, errThriftLength)

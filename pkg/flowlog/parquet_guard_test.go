@@ -95,7 +95,7 @@ func readAllocating(t *testing.T, data []byte) (flowlog.Stats, uint64) {
 // library alone allocated the gigabyte claimed (1.25 GB measured). A
 // header that changes nothing still reads.
 func TestParquetPageClaimsBounded(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it counts what the process allocates.
 	fields := flowlog.DefaultFields()
 	data := parquetBytes(t, flowlogtest.ParquetFile{Fields: fields, Codec: &parquet.Gzip, RowsPerGroup: 300}, sampleRows(t, 600, fields))
 
@@ -137,7 +137,7 @@ func TestParquetPageClaimsBounded(t *testing.T) {
 // or values than any writer makes, or column chunks that overlap or leave
 // the file, is refused as malformed when the file is opened.
 func TestParquetFooterClaimsBounded(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it counts what the process allocates.
 	fields := flowlog.DefaultFields()
 	data := parquetBytes(t, flowlogtest.ParquetFile{Fields: fields, Codec: &parquet.Snappy, RowsPerGroup: 50}, sampleRows(t, 100, fields))
 	tests := []struct {
