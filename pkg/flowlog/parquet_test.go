@@ -354,7 +354,8 @@ func FuzzParquetReader(f *testing.F) {
 }
 
 // parquetAllocBound is what reading a made-up Parquet file of n bytes may
-// allocate in all, as docs/limits.md gives it: a page's compressed and
+// allocate in all, were the checks of docs/limits.md complete (they are
+// not; see there): a page's compressed and
 // uncompressed bytes (64 MiB each at most), 16 bytes for each value it may
 // claim (16 Mi at most), and the reader's own buffers, which grow with the
 // file's size. The library alone allocated up to 2 GiB for each claim.
