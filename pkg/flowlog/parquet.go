@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"strconv"
+	"slices"
 
-	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	pqformat "github.com/parquet-go/parquet-go/format"
 )
 
 // ParquetMagic is how a Parquet file starts (and ends). Files are told
@@ -22,14 +23,21 @@ const ParquetMagic = "PAR1"
 // is corruption or hostility, and is refused before anything is allocated.
 const maxParquetFooterBytes = 16 << 20
 
-// parquetRowBatch is how many rows are decoded at a time: enough to amortise
-// the calls, few enough that the batch stays small beside a row group.
-const parquetRowBatch = 256
+// maxParquetRows bounds the rows a file may claim, in all its row groups.
+// A row of nulls costs a file nothing, yet each takes its time to read:
+// the bound keeps a file of a few kilobytes from claiming a day's work.
+// Writers cut row groups at about a million rows (Arrow) or 128 MiB
+// (parquet-mr), and AWS cuts its files long before 16 Mi records.
+const maxParquetRows = 16 << 20
 
 // parquetReadBufferBytes is the read buffer of each column chunk: large
 // enough that a ranged read over the network fetches a useful amount, small
 // enough that the buffers of a wide file stay a few megabytes.
 const parquetReadBufferBytes = 128 << 10
+
+// parquetContextRows is how often, in rows, a Parquet read checks its
+// context.
+const parquetContextRows = 4096
 
 // ErrMalformedParquet is returned (wrapped) by NewReader and
 // NewParquetReader for a file that starts like Parquet but whose footer
@@ -44,19 +52,21 @@ var ErrMalformedParquet = fmt.Errorf("malformed Parquet flow log: %w", ErrCorrup
 var ErrNeedsRandomAccess = errors.New("parquet input must be a file, not a stream")
 
 // parquetInput is the state of a Reader reading a Parquet file: one row
-// group open at a time, rows decoded a batch at a time.
+// group open at a time, each column read from it one value at a time.
 type parquetInput struct {
 	ctx    context.Context
-	groups []parquet.RowGroup
-	next   int          // the row group to open next
-	rows   parquet.Rows // the open row group's rows; nil between groups
-	left   int64        // rows of the open group not yet decoded
-	batch  []parquet.Row
-	n, i   int // rows in batch, next row in it
-	// used holds, for each leaf column, whether a Record field is read
-	// from it.
-	used    []bool
-	scratch []byte // the digits of the current row's integer fields
+	ra     io.ReaderAt
+	groups []pqformat.RowGroup
+	leaves []parquetLeaf
+	next   int   // the row group to open next
+	left   int64 // rows of the open group not yet read; 0 between groups
+	// used holds the leaf columns a Record field is read from, and cols
+	// their readers, in the same order.
+	used     []int
+	cols     []*columnReader
+	budget   parquetBudget
+	scratch  []byte // the digits of the current row's integer fields
+	sinceCtx int
 }
 
 // randomAccess returns r as an io.ReaderAt with its size, when it is one:
@@ -84,47 +94,51 @@ func randomAccess(r io.Reader) (io.ReaderAt, int64, bool) {
 // flow-log field, named with underscores (account_id, srcaddr, log_status,
 // …), any subset of the version 2 to 8 fields in any order. Integer columns
 // may be INT32 or INT64; a null is a missing value ("-"); the codecs are
-// those the file names (GZIP, Snappy, Zstd, uncompressed…). Each row is
-// checked as a text line would be: a malformed row is skipped and counted,
-// and so are the rows of a row group that cannot be decoded, numbered from
-// 1 in Stats. Only one row group's pages are held at a time.
+// GZIP, Snappy, Zstd and none. Each row is checked as a text line would
+// be: a malformed row is skipped and counted, and so are the rows of a row
+// group that cannot be read, numbered from 1 in Stats. Only the columns of
+// Record fields are read, one page of each at a time.
 //
 // It returns an error wrapping ErrMalformedParquet when the file's footer
-// cannot be read. The options WithContext applies; the others concern text.
+// cannot be read, or describes what no flow-log file holds (nested
+// columns, a codec not read, more than maxParquetRows rows). The options
+// WithContext applies; the others concern text.
 func NewParquetReader(ra io.ReaderAt, size int64, opts ...Option) (*Reader, error) {
 	o := readerOptions{}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if err := checkParquetFooter(ra, size); err != nil {
-		return nil, err
-	}
-	guard := &pageGuard{ra: ra}
-	f, err := openParquet(guard, size)
+	md, footerAt, err := readParquetFooter(ra, size)
 	if err != nil {
 		return nil, err
 	}
-	if err := guard.watch(f.Metadata(), size); err != nil {
-		return nil, fmt.Errorf("flowlog: open Parquet file: %w: %w", ErrMalformedParquet, err)
+	leaves, err := parquetLeaves(md.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("flowlog: Parquet schema: %w: %w", ErrMalformedParquet, err)
 	}
-	cols := f.Schema().Columns()
-	names := make([]string, len(cols))
-	for i, path := range cols {
-		names[i] = path[len(path)-1]
+	names := make([]string, len(leaves))
+	for i := range leaves {
+		names[i] = leaves[i].name
 	}
 	rd := &Reader{parser: newParser(newFormat(names))}
-	pq := &parquetInput{
-		ctx:     o.ctx,
-		groups:  f.RowGroups(),
-		batch:   make([]parquet.Row, parquetRowBatch),
-		used:    make([]bool, len(names)),
-		scratch: make([]byte, 0, 24*len(names)),
-	}
+	pq := &parquetInput{ctx: o.ctx, ra: ra, groups: md.RowGroups, leaves: leaves}
 	for _, i := range rd.format.idx {
-		if i >= 0 {
-			pq.used[i] = true
+		if i >= 0 && !slices.Contains(pq.used, i) {
+			pq.used = append(pq.used, i)
 		}
 	}
+	slices.Sort(pq.used)
+	if err := pq.checkGroups(footerAt); err != nil {
+		return nil, fmt.Errorf("flowlog: Parquet footer: %w: %w", ErrMalformedParquet, err)
+	}
+	for _, i := range pq.used {
+		c, err := newColumnReader(&pq.leaves[i], &pq.budget)
+		if err != nil {
+			return nil, fmt.Errorf("flowlog: Parquet file: %w: %w", ErrMalformedParquet, err)
+		}
+		pq.cols = append(pq.cols, c)
+	}
+	pq.scratch = make([]byte, 0, 24*len(pq.used))
 	rd.fields = make([][]byte, len(names))
 	for i := range rd.fields {
 		rd.fields[i] = tokMissing
@@ -135,190 +149,204 @@ func NewParquetReader(ra io.ReaderAt, size int64, opts ...Option) (*Reader, erro
 
 var tokMissing = []byte(Missing)
 
-// checkParquetFooter checks the magic at both ends and the footer length a
-// file claims, so that a truncated file or an absurd claim is refused
-// before the library allocates for it.
-func checkParquetFooter(ra io.ReaderAt, size int64) error {
+// readParquetFooter checks the magic at both ends and the footer a file
+// claims, every length and count in it, and decodes it; it returns the
+// footer and where it starts.
+func readParquetFooter(ra io.ReaderAt, size int64) (*pqformat.FileMetaData, int64, error) {
 	if size < 12 {
-		return fmt.Errorf("flowlog: %d bytes: %w", size, ErrMalformedParquet)
+		return nil, 0, fmt.Errorf("flowlog: %d bytes: %w", size, ErrMalformedParquet)
 	}
 	var tail [8]byte
-	if _, err := ra.ReadAt(tail[:], size-8); err != nil {
-		return fmt.Errorf("flowlog: read Parquet footer: %w: %w", ErrMalformedParquet, err)
+	if _, err := ra.ReadAt(tail[:], size-8); err != nil && !errors.Is(err, io.EOF) {
+		return nil, 0, fmt.Errorf("flowlog: read Parquet footer: %w: %w", ErrMalformedParquet, err)
 	}
 	if string(tail[4:]) != ParquetMagic {
-		return fmt.Errorf("flowlog: no Parquet magic at the end (truncated?): %w", ErrMalformedParquet)
+		return nil, 0, fmt.Errorf("flowlog: no Parquet magic at the end (truncated?): %w", ErrMalformedParquet)
 	}
 	n := int64(binary.LittleEndian.Uint32(tail[:4]))
 	if n > size-12 || n > maxParquetFooterBytes {
-		return fmt.Errorf("flowlog: Parquet footer of %d bytes in a file of %d: %w", n, size, ErrMalformedParquet)
+		return nil, 0, fmt.Errorf("flowlog: Parquet footer of %d bytes in a file of %d: %w", n, size, ErrMalformedParquet)
 	}
-	// The library's decoder allocates the lengths the footer claims
-	// before reading them: check them against the footer's own bytes.
 	footer := make([]byte, n)
 	if _, err := ra.ReadAt(footer, size-8-n); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("flowlog: read Parquet footer: %w: %w", ErrMalformedParquet, err)
+		return nil, 0, fmt.Errorf("flowlog: read Parquet footer: %w: %w", ErrMalformedParquet, err)
 	}
+	// The decoder allocates what the footer claims before reading it:
+	// check every claim against the footer's own bytes first.
 	if _, err := checkThriftLengths(footer); err != nil {
-		return fmt.Errorf("flowlog: Parquet footer: %w: %w", ErrMalformedParquet, err)
+		return nil, 0, fmt.Errorf("flowlog: Parquet footer: %w: %w", ErrMalformedParquet, err)
+	}
+	md := new(pqformat.FileMetaData)
+	if err := thrift.Unmarshal(&thrift.CompactProtocol{}, footer, md); err != nil {
+		return nil, 0, fmt.Errorf("flowlog: Parquet footer: %w: %w", ErrMalformedParquet, err)
+	}
+	return md, size - 8 - n, nil
+}
+
+// parquetLeaves returns the columns of a flat schema: a root whose
+// children are all columns, none repeated, as flow logs are written.
+func parquetLeaves(schema []pqformat.SchemaElement) ([]parquetLeaf, error) {
+	if len(schema) < 2 {
+		return nil, errors.New("no columns")
+	}
+	root := schema[0]
+	if int(root.NumChildren.V) != len(schema)-1 {
+		return nil, fmt.Errorf("nested columns (the root has %d children of %d elements); a flow log's are flat", root.NumChildren.V, len(schema)-1)
+	}
+	leaves := make([]parquetLeaf, len(schema)-1)
+	for i, e := range schema[1:] {
+		switch {
+		case e.NumChildren.V > 0:
+			return nil, fmt.Errorf("column %q is a group; a flow log's columns are flat", e.Name)
+		case e.RepetitionType.Valid && e.RepetitionType.V == pqformat.Repeated:
+			return nil, fmt.Errorf("column %q is repeated; a flow log's are not", e.Name)
+		case !e.Type.Valid:
+			return nil, fmt.Errorf("column %q has no type", e.Name)
+		}
+		l := parquetLeaf{name: e.Name, typ: e.Type.V, optional: e.RepetitionType.Valid && e.RepetitionType.V == pqformat.Optional}
+		switch l.typ {
+		case pqformat.Int32, pqformat.Int64, pqformat.ByteArray:
+			l.supported = true
+		case pqformat.FixedLenByteArray:
+			l.typeLen = int(e.TypeLength.V)
+			l.supported = e.TypeLength.Valid && l.typeLen > 0 && l.typeLen <= maxParquetPageBytes
+		}
+		leaves[i] = l
+	}
+	return leaves, nil
+}
+
+// checkGroups checks the row groups against the schema and the file,
+// whose pages end at footerAt: one chunk a column, as many values as rows,
+// at most maxParquetRows rows in all, and the chunks read within the
+// pages, of the columns' types, compressed with a codec that is read.
+func (pq *parquetInput) checkGroups(footerAt int64) error {
+	var rows int64
+	for g := range pq.groups {
+		rg := &pq.groups[g]
+		if rg.NumRows < 0 || rg.NumRows > maxParquetRows-rows {
+			return fmt.Errorf("row group %d claims %d rows, after %d (at most %d in all)", g, rg.NumRows, rows, maxParquetRows)
+		}
+		rows += rg.NumRows
+		if len(rg.Columns) != len(pq.leaves) {
+			return fmt.Errorf("row group %d has %d column chunks for %d columns", g, len(rg.Columns), len(pq.leaves))
+		}
+		for _, i := range pq.used {
+			if rg.Columns[i].FilePath != "" {
+				return fmt.Errorf("row group %d: column %q is in another file, %q", g, pq.leaves[i].name, rg.Columns[i].FilePath)
+			}
+			m := &rg.Columns[i].MetaData
+			leaf := &pq.leaves[i]
+			start := chunkStart(m)
+			switch {
+			case !leaf.supported:
+				return fmt.Errorf("column %q holds %s values; a flow-log field holds integers or strings", leaf.name, leaf.typ)
+			case m.Type != leaf.typ:
+				return fmt.Errorf("row group %d: column %q holds %s values, its chunk %s", g, leaf.name, leaf.typ, m.Type)
+			case m.NumValues != rg.NumRows:
+				return fmt.Errorf("row group %d: column %q has %d values for %d rows", g, leaf.name, m.NumValues, rg.NumRows)
+			case start < int64(len(ParquetMagic)) || m.TotalCompressedSize < 0 || m.TotalCompressedSize > footerAt-start:
+				return fmt.Errorf("row group %d: column %q claims bytes %d to %d of pages ending at %d", g, leaf.name, start, start+m.TotalCompressedSize, footerAt)
+			}
+			switch m.Codec {
+			case pqformat.Uncompressed, pqformat.Snappy, pqformat.Gzip, pqformat.Zstd:
+			default:
+				return fmt.Errorf("column %q is compressed with %s; GZIP, SNAPPY, ZSTD or none is read", leaf.name, m.Codec)
+			}
+		}
 	}
 	return nil
 }
 
-// openParquet opens the file, turning a failure (or a panic of the library
-// on hostile bytes) into ErrMalformedParquet.
-func openParquet(ra io.ReaderAt, size int64) (f *parquet.File, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("flowlog: open Parquet file: %w: %v", ErrMalformedParquet, p)
-		}
-	}()
-	f, err = parquet.OpenFile(ra, size,
-		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true),
-		parquet.ReadBufferSize(parquetReadBufferBytes))
-	if err != nil {
-		return nil, fmt.Errorf("flowlog: open Parquet file: %w: %w", ErrMalformedParquet, err)
+// chunkStart is where a column chunk's pages start: at its dictionary
+// page, when it has one.
+func chunkStart(m *pqformat.ColumnMetaData) int64 {
+	if m.DictionaryPageOffset > 0 && m.DictionaryPageOffset < m.DataPageOffset {
+		return m.DictionaryPageOffset
 	}
-	return f, nil
+	return m.DataPageOffset
 }
 
-// nextParquet is Next for a Parquet file.
+// nextParquet is Next for a Parquet file. A row group that cannot be read
+// has its remaining rows counted as malformed. It returns false at the end
+// of the file or when the context is done (which Err then reports).
 func (r *Reader) nextParquet() bool {
 	pq := r.pq
 	for {
-		if pq.i == pq.n && !r.fillParquet() {
-			return false
-		}
-		row := pq.batch[pq.i]
-		pq.i++
-		r.stats.Lines++
-		kind := lineMalformed
-		if r.rowFields(row) {
-			r.out = &r.rec
-			kind = r.parseFields()
-		}
-		if r.count(kind) {
-			return true
-		}
-	}
-}
-
-// fillParquet decodes the next batch of rows, opening row groups as needed.
-// A row group that cannot be decoded has its remaining rows counted as
-// malformed. It returns false at the end of the file or when the context
-// is done (which Err then reports).
-func (r *Reader) fillParquet() bool {
-	pq := r.pq
-	for {
-		if pq.ctx != nil {
+		if pq.ctx != nil && pq.sinceCtx == 0 {
+			pq.sinceCtx = parquetContextRows
 			if err := pq.ctx.Err(); err != nil {
 				r.err = fmt.Errorf("flowlog: read after row %d: %w", r.stats.Lines, err)
-				pq.close()
+				pq.groups, pq.left = nil, 0
 				return false
 			}
 		}
-		if pq.rows == nil {
+		pq.sinceCtx--
+		for pq.left == 0 {
 			if pq.next == len(pq.groups) {
 				return false
 			}
-			g := pq.groups[pq.next]
-			pq.next++
-			pq.rows, pq.left = g.Rows(), g.NumRows()
+			pq.open()
 		}
-		n, err := pq.read()
-		n = min(n, int(pq.left))
-		pq.left -= int64(n)
-		pq.n, pq.i = n, 0
-		if err != nil && !errors.Is(err, io.EOF) {
-			// The rest of the group is lost; count it as malformed rows,
-			// after the rows decoded before the failure.
-			r.skipRows(pq.left, int64(n))
+		if err := r.parquetRow(); err != nil {
+			if errors.Is(err, errParquetRead) {
+				// The storage failed, not the file: the read fails.
+				r.err = fmt.Errorf("flowlog: read Parquet row group %d after row %d: %w", pq.next, r.stats.Lines, err)
+				pq.groups, pq.left = nil, 0
+				return false
+			}
+			// The rest of the group is lost, this row included.
+			r.skipRows(pq.left)
 			pq.left = 0
+			continue
 		}
-		if err != nil || pq.left == 0 {
-			_ = pq.rows.Close()
-			pq.rows = nil
-		}
-		if n > 0 {
+		pq.left--
+		r.stats.Lines++
+		r.out = &r.rec
+		if r.count(r.parseFields()) {
 			return true
 		}
 	}
 }
 
-// read decodes a batch, turning a panic of the library on hostile bytes
-// into an error.
-func (pq *parquetInput) read() (n int, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			n, err = 0, fmt.Errorf("decode row group: %v", p)
-		}
-	}()
-	return pq.rows.ReadRows(pq.batch)
-}
-
-func (pq *parquetInput) close() {
-	if pq.rows != nil {
-		_ = pq.rows.Close()
-		pq.rows = nil
+// open starts reading the next row group.
+func (pq *parquetInput) open() {
+	g := &pq.groups[pq.next]
+	pq.next++
+	for k, i := range pq.used {
+		m := &g.Columns[i].MetaData
+		pq.cols[k].reset(pq.ra, chunkStart(m), m)
 	}
+	pq.left = g.NumRows
 }
 
-// skipRows counts n rows as read and malformed; the first of them comes
-// after the after rows still waiting in the batch.
-func (r *Reader) skipRows(n, after int64) {
+// parquetRow sets r.fields from the next row, as the tokens a text line
+// would hold: integers in decimal, nulls and empty strings as "-". It
+// fails when a column cannot be read.
+func (r *Reader) parquetRow() error {
+	pq := r.pq
+	pq.scratch = pq.scratch[:0]
+	for k, i := range pq.used {
+		tok, err := pq.cols[k].next(&pq.scratch)
+		if err != nil {
+			return err
+		}
+		if len(tok) == 0 {
+			tok = tokMissing
+		}
+		r.fields[i] = tok
+	}
+	return nil
+}
+
+// skipRows counts n rows as read and malformed.
+func (r *Reader) skipRows(n int64) {
 	// Only the first few are numbered, so that rows a row group claims
 	// are counted at once, however many.
 	numbered := min(n, max(maxFirstSkipped-r.stats.Skipped, 0))
 	for k := range numbered {
-		r.firstSkip[r.stats.Skipped+k] = r.stats.Lines + after + k + 1
+		r.firstSkip[r.stats.Skipped+k] = r.stats.Lines + k + 1
 	}
 	r.stats.Skipped += n
 	r.stats.Lines += n
-}
-
-// rowFields sets r.fields from one row, as the tokens a text line would
-// hold: integers in decimal, nulls and empty strings as "-". It returns
-// false for a row whose values cannot be tokens of a flow record (a float,
-// a boolean, a value the schema does not place).
-func (r *Reader) rowFields(row parquet.Row) bool {
-	pq := r.pq
-	scratch := pq.scratch[:0]
-	for c, used := range pq.used {
-		if used {
-			r.fields[c] = tokMissing
-		}
-	}
-	for _, v := range row {
-		c := v.Column()
-		if c < 0 || c >= len(pq.used) {
-			return false
-		}
-		if !pq.used[c] {
-			continue
-		}
-		if v.IsNull() {
-			r.fields[c] = tokMissing
-			continue
-		}
-		switch v.Kind() {
-		case parquet.Int32:
-			start := len(scratch)
-			scratch = strconv.AppendInt(scratch, int64(v.Int32()), 10)
-			r.fields[c] = scratch[start:]
-		case parquet.Int64:
-			start := len(scratch)
-			scratch = strconv.AppendInt(scratch, v.Int64(), 10)
-			r.fields[c] = scratch[start:]
-		case parquet.ByteArray, parquet.FixedLenByteArray:
-			b := v.ByteArray()
-			if len(b) == 0 {
-				b = tokMissing
-			}
-			r.fields[c] = b
-		default:
-			return false
-		}
-	}
-	pq.scratch = scratch
-	return true
 }

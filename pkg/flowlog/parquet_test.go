@@ -98,23 +98,43 @@ func TestParquetReaderMatchesText(t *testing.T) {
 		{"v2 int32 optional snappy small groups", flowlogtest.ParquetFile{Fields: flowlog.DefaultFields(), Int32: true, Optional: true, Codec: &parquet.Snappy, RowsPerGroup: 97}},
 		{"v5 gzip", flowlogtest.ParquetFile{Fields: v5Fields, Optional: true, Codec: &parquet.Gzip, RowsPerGroup: 500}},
 		{"subset zstd", flowlogtest.ParquetFile{Fields: subset, Int32: true, Codec: &parquet.Zstd}},
+		{"v5 dictionary optional v1 pages gzip", flowlogtest.ParquetFile{Fields: v5Fields, Optional: true, Encoding: "dict", PageVersion: 1, Codec: &parquet.Gzip, RowsPerGroup: 700}},
+		{"v2 dictionary v2 pages snappy small pages", flowlogtest.ParquetFile{Fields: flowlog.DefaultFields(), Int32: true, Encoding: "dict", Codec: &parquet.Snappy, PageBytes: 1024}},
+		{"v5 delta optional v1 pages zstd", flowlogtest.ParquetFile{Fields: v5Fields, Optional: true, Encoding: "delta", PageVersion: 1, Codec: &parquet.Zstd, PageBytes: 4096}},
+		{"v2 delta int32 v2 pages", flowlogtest.ParquetFile{Fields: flowlog.DefaultFields(), Int32: true, Encoding: "delta", RowsPerGroup: 333}},
+		{"v5 delta-length optional gzip", flowlogtest.ParquetFile{Fields: v5Fields, Optional: true, Encoding: "delta-length", Codec: &parquet.Gzip, PageBytes: 2048}},
+		{"subset plain v1 pages optional uncompressed", flowlogtest.ParquetFile{Fields: subset, Optional: true, PageVersion: 1, PageBytes: 512}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rows := sampleRows(t, 2000, tt.file.Fields)
+			if tt.file.Optional {
+				// Nulls here and there, and whole rows of them, as a
+				// dictionary or a delta page must pass over.
+				for i, row := range rows {
+					for j := range row {
+						if (i*7+j*3)%11 == 0 || i%97 == 5 {
+							row[j] = nil
+						}
+					}
+				}
+			}
 			pr, err := flowlog.NewReader(bytes.NewReader(parquetBytes(t, tt.file, rows)))
 			require.NoError(t, err)
 			got, gotStats := readRecords(t, pr)
 			tr, err := flowlog.NewReader(bytes.NewReader(textOf(tt.file.Fields, rows)))
 			require.NoError(t, err)
 			want, wantStats := readRecords(t, tr)
-			require.Len(t, got, 2000)
+			require.Len(t, got, len(want))
+			require.Greater(t, len(got), 1000)
 			require.Equal(t, want, got)
-			// The text has one more line, its header.
+			// The text has one more line, its header, which carries
+			// no flow.
 			require.Equal(t, wantStats.Lines-1, gotStats.Lines)
 			require.Equal(t, wantStats.Used, gotStats.Used)
-			require.Zero(t, gotStats.Skipped)
+			require.Equal(t, wantStats.Skipped, gotStats.Skipped)
+			require.Equal(t, wantStats.NoFlow-1, gotStats.NoFlow)
 		})
 	}
 }
@@ -158,15 +178,20 @@ func TestParquetNullsAndBadRows(t *testing.T) {
 	require.Equal(t, flowlog.Stats{Lines: 11, Used: 6, NoFlow: 2, Skipped: 3, FirstSkipped: []int64{6, 7, 8}}, st)
 }
 
-// TestParquetWrittenByArrow reads a file written by another
+// TestParquetWrittenByArrow reads files written by another
 // implementation (apache/arrow-go's pqarrow) in AWS's column order, with
-// INT32 ports and INT64 counters as AWS writes them, GZIP pages and nulls.
+// INT32 ports and INT64 counters as AWS writes them and nulls: with
+// Arrow's defaults (dictionaries, version 1 pages), and with the
+// encodings, page versions and codecs it may be told to use.
 func TestParquetWrittenByArrow(t *testing.T) {
 	t.Parallel()
 	fields := v5Fields
 	rows := sampleRows(t, 3000, fields)
 	rows[10][1] = nil // a null account id
 	rows[11][9] = nil // null bytes
+	for i := 20; i < 3000; i += 29 {
+		rows[i][3*(i%9)] = nil
+	}
 	int32Fields := map[string]bool{"version": true, "srcport": true, "dstport": true, "protocol": true, "tcp-flags": true, "traffic-path": true}
 
 	arrowFields := make([]arrow.Field, len(fields))
@@ -209,24 +234,53 @@ func TestParquetWrittenByArrow(t *testing.T) {
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	var out bytes.Buffer
-	props := arrowparquet.NewWriterProperties(arrowparquet.WithCompression(arrowcompress.Codecs.Gzip),
-		arrowparquet.WithMaxRowGroupLength(1000))
-	w, err := pqarrow.NewFileWriter(schema, &out, props, pqarrow.DefaultWriterProps())
-	require.NoError(t, err)
-	require.NoError(t, w.Write(rec))
-	require.NoError(t, w.Close())
-
-	pr, err := flowlog.NewReader(bytes.NewReader(out.Bytes()))
-	require.NoError(t, err)
-	got, _ := readRecords(t, pr)
 	tr, err := flowlog.NewReader(bytes.NewReader(textOf(fields, rows)))
 	require.NoError(t, err)
 	want, _ := readRecords(t, tr)
-	require.Len(t, got, 3000)
-	require.Equal(t, want, got)
-	require.Equal(t, flowlog.Missing, got[10].AccountID)
-	require.Zero(t, got[11].Bytes)
+
+	// encodeAll has the int columns encoded ints, the others strs, and no
+	// dictionaries.
+	encodeAll := func(ints, strs arrowparquet.Encoding) []arrowparquet.WriterProperty {
+		props := []arrowparquet.WriterProperty{arrowparquet.WithDictionaryDefault(false)}
+		for _, f := range fields {
+			enc := strs
+			if flowlogtest.IsIntField(f) {
+				enc = ints
+			}
+			props = append(props, arrowparquet.WithEncodingFor(flowlogtest.ParquetColumn(f), enc))
+		}
+		return props
+	}
+	tests := []struct {
+		name  string
+		props []arrowparquet.WriterProperty
+	}{
+		{"defaults gzip", []arrowparquet.WriterProperty{arrowparquet.WithCompression(arrowcompress.Codecs.Gzip)}},
+		{"plain v2 pages snappy", append(encodeAll(arrowparquet.Encodings.Plain, arrowparquet.Encodings.Plain),
+			arrowparquet.WithDataPageVersion(arrowparquet.DataPageV2), arrowparquet.WithCompression(arrowcompress.Codecs.Snappy))},
+		{"delta zstd small pages", append(encodeAll(arrowparquet.Encodings.DeltaBinaryPacked, arrowparquet.Encodings.DeltaByteArray),
+			arrowparquet.WithCompression(arrowcompress.Codecs.Zstd), arrowparquet.WithDataPageSize(2048))},
+		{"delta-length v2 pages uncompressed", append(encodeAll(arrowparquet.Encodings.DeltaBinaryPacked, arrowparquet.Encodings.DeltaLengthByteArray),
+			arrowparquet.WithDataPageVersion(arrowparquet.DataPageV2))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			props := arrowparquet.NewWriterProperties(append(tt.props, arrowparquet.WithMaxRowGroupLength(1000))...)
+			w, err := pqarrow.NewFileWriter(schema, &out, props, pqarrow.DefaultWriterProps())
+			require.NoError(t, err)
+			require.NoError(t, w.Write(rec))
+			require.NoError(t, w.Close())
+
+			pr, err := flowlog.NewReader(bytes.NewReader(out.Bytes()))
+			require.NoError(t, err)
+			got, st := readRecords(t, pr)
+			require.Equal(t, int64(3000), st.Lines)
+			require.Equal(t, want, got)
+			require.Equal(t, flowlog.Missing, got[10].AccountID)
+			require.Zero(t, got[11].Bytes)
+		})
+	}
 }
 
 // TestParquetFromFile detects Parquet by content in an *os.File whatever
@@ -296,6 +350,41 @@ func TestParquetCorrupt(t *testing.T) {
 	require.Positive(t, damagedRows, "no damage was ever seen")
 }
 
+// failingReaderAt fails every read that reaches bytes from to to, as
+// storage that fails partway through a file.
+type failingReaderAt struct {
+	r        *bytes.Reader
+	from, to int64
+}
+
+var errStorage = errors.New("storage unavailable")
+
+func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.from && off < f.to {
+		return 0, errStorage
+	}
+	return f.r.ReadAt(p, off)
+}
+
+// TestParquetReadFailureFailsTheRead checks that storage failing partway
+// through a file fails the read, with the storage's error, rather than
+// having the rows it could not fetch counted as malformed and lost.
+func TestParquetReadFailureFailsTheRead(t *testing.T) {
+	t.Parallel()
+	fields := flowlog.DefaultFields()
+	data := parquetBytes(t, flowlogtest.ParquetFile{Fields: fields, Codec: &parquet.Gzip, RowsPerGroup: 250}, sampleRows(t, 1000, fields))
+	_, footerAt := footerOf(t, data)
+	r, err := flowlog.NewParquetReader(failingReaderAt{bytes.NewReader(data), int64(footerAt / 2), int64(footerAt)}, int64(len(data)))
+	require.NoError(t, err, "the footer is read")
+	n := 0
+	for r.Next() {
+		n++
+	}
+	require.ErrorIs(t, r.Err(), errStorage)
+	require.Less(t, n, 1000)
+	require.Zero(t, r.Stats().Skipped, "rows not fetched are not malformed")
+}
+
 // TestParquetHonoursContext stops a Parquet read once its context ends.
 func TestParquetHonoursContext(t *testing.T) {
 	t.Parallel()
@@ -354,9 +443,7 @@ func FuzzParquetReader(f *testing.F) {
 }
 
 // parquetAllocBound is what reading a made-up Parquet file of n bytes may
-// allocate in all, were the checks of docs/limits.md complete (they are
-// not; see there): a page's compressed and
-// uncompressed bytes (64 MiB each at most), 16 bytes for each value it may
-// claim (16 Mi at most), and the reader's own buffers, which grow with the
-// file's size. The library alone allocated up to 2 GiB for each claim.
-func parquetAllocBound(n int) uint64 { return 2*64<<20 + 16*16<<20 + 256*uint64(n) }
+// allocate in all: what its columns may hold at once (256 MiB, pages and
+// dictionaries), twice over for the buffers left behind as they grew, and
+// the reader's own buffers, which grow with the file's size.
+func parquetAllocBound(n int) uint64 { return 2*256<<20 + 32<<20 + 256*uint64(n) }

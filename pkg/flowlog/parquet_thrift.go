@@ -10,9 +10,20 @@ import (
 // header may nest: a few levels in the format.
 const maxThriftDepth = 32
 
+// maxThriftMemory bounds what decoding a footer may take: what its lists
+// and strings become in memory. A list element of a byte or two can be a
+// struct of hundreds of bytes (a ColumnChunk is 560), so a footer's bytes
+// alone do not bound it. A flow-log file's footer takes well under a
+// megabyte; one of thousands of row groups, tens.
+const maxThriftMemory = 128 << 20
+
+// thriftStructBytes is what a struct in a list is counted as: the largest
+// of the format's (a ColumnChunk with its metadata), and some.
+const thriftStructBytes = 640
+
 // errThriftLength is why a footer or a page header was refused before
 // it was decoded.
-var errThriftLength = errors.New("thrift length past the end of its bytes")
+var errThriftLength = errors.New("thrift length out of bounds")
 
 // checkThriftLengths walks the Thrift compact-protocol struct at the start
 // of b, as a footer or a page header is written, and fails when a string,
@@ -20,7 +31,8 @@ var errThriftLength = errors.New("thrift length past the end of its bytes")
 // after it. The decoder allocates what each claims before reading it, up
 // to 2 GiB, so a claim is checked here first; every element takes a byte
 // at least, so no claim within the bytes can allocate more than they hold
-// over again. It returns the struct's length.
+// over again; and what the lists and strings become in memory is counted,
+// and bounded by maxThriftMemory. It returns the struct's length.
 func checkThriftLengths(b []byte) (int, error) {
 	w := thriftWalker{b: b}
 	if err := w.skipStruct(0); err != nil {
@@ -30,8 +42,18 @@ func checkThriftLengths(b []byte) (int, error) {
 }
 
 type thriftWalker struct {
-	b []byte
-	i int
+	b   []byte
+	i   int
+	mem int64 // what the lists and strings walked take decoded
+}
+
+// charge counts n bytes of decoded memory.
+func (w *thriftWalker) charge(n int64) error {
+	w.mem += n
+	if w.mem > maxThriftMemory {
+		return fmt.Errorf("%w: lists and strings that would take more than %d bytes decoded, at byte %d", errThriftLength, maxThriftMemory, w.i)
+	}
+	return nil
 }
 
 func (w *thriftWalker) byte() (byte, error) {
@@ -109,6 +131,9 @@ func (w *thriftWalker) skip(t byte, depth int) error {
 		if err != nil {
 			return err
 		}
+		if err := w.charge(int64(n)); err != nil {
+			return err
+		}
 		return w.advance(n)
 	case 9, 10: // list, set
 		h, err := w.byte()
@@ -123,6 +148,13 @@ func (w *thriftWalker) skip(t byte, depth int) error {
 		} else if n > len(w.b)-w.i {
 			return fmt.Errorf("%w: %d elements claimed at byte %d", errThriftLength, n, w.i)
 		}
+		each := int64(24) // a string's or a slice's header, or a number
+		if h&0x0f == 12 {
+			each = thriftStructBytes
+		}
+		if err := w.charge(int64(n) * each); err != nil {
+			return err
+		}
 		for range n {
 			if err := w.skip(h&0x0f, depth+1); err != nil {
 				return err
@@ -136,6 +168,9 @@ func (w *thriftWalker) skip(t byte, depth int) error {
 		}
 		kv, err := w.byte()
 		if err != nil {
+			return err
+		}
+		if err := w.charge(int64(n) * 2 * thriftStructBytes); err != nil {
 			return err
 		}
 		for range n {

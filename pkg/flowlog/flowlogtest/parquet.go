@@ -33,6 +33,17 @@ type ParquetFile struct {
 	Codec compress.Codec
 	// RowsPerGroup bounds a row group's rows; 0 means the library's default.
 	RowsPerGroup int64
+	// Encoding encodes every column's values: "" or "plain", "dict"
+	// (a dictionary page, then RLE_DICTIONARY indexes), or "delta"
+	// (DELTA_BINARY_PACKED integers, DELTA_BYTE_ARRAY strings) and
+	// "delta-length" (DELTA_LENGTH_BYTE_ARRAY strings, delta integers).
+	Encoding string
+	// PageVersion is the data pages' version, 1 or 2; 0 means the
+	// library's default (2).
+	PageVersion int
+	// PageBytes bounds a page's bytes before the library cuts it; 0 means
+	// the library's default.
+	PageBytes int
 }
 
 // intFields are the flow-log fields that hold integers.
@@ -67,6 +78,18 @@ func WriteParquet(w io.Writer, f ParquetFile, rows [][]any) error {
 				node = parquet.Int(32)
 			}
 		}
+		switch {
+		case f.Encoding == "dict":
+			node = parquet.Encoded(node, &parquet.RLEDictionary)
+		case f.Encoding == "delta" && intFields[field], f.Encoding == "delta-length" && intFields[field]:
+			node = parquet.Encoded(node, &parquet.DeltaBinaryPacked)
+		case f.Encoding == "delta":
+			node = parquet.Encoded(node, &parquet.DeltaByteArray)
+		case f.Encoding == "delta-length":
+			node = parquet.Encoded(node, &parquet.DeltaLengthByteArray)
+		case f.Encoding != "" && f.Encoding != "plain":
+			return fmt.Errorf("flowlogtest: encoding %q", f.Encoding)
+		}
 		if f.Optional {
 			node = parquet.Optional(node)
 		}
@@ -88,6 +111,12 @@ func WriteParquet(w io.Writer, f ParquetFile, rows [][]any) error {
 	}
 	if f.RowsPerGroup > 0 {
 		opts = append(opts, parquet.MaxRowsPerRowGroup(f.RowsPerGroup))
+	}
+	if f.PageVersion > 0 {
+		opts = append(opts, parquet.DataPageVersion(f.PageVersion))
+	}
+	if f.PageBytes > 0 {
+		opts = append(opts, parquet.PageBufferSize(f.PageBytes))
 	}
 	pw := parquet.NewWriter(w, opts...)
 	def := 0
