@@ -52,6 +52,7 @@ func TestRunnerUnmarksOnlyAfterStoring(t *testing.T) {
 	gomock.InOrder(
 		storage.EXPECT().Exists(gomock.Any(), orderID).Return(false, nil),
 		marker.EXPECT().Claim(gomock.Any(), orderID, "api-token").Return("run-token", nil),
+		storage.EXPECT().Exists(gomock.Any(), orderID).Return(false, nil), // looked at again once claimed
 		digester.EXPECT().Digest(gomock.Any(), gomock.Any(), gomock.Any()).Return(io.NopCloser(strings.NewReader("digest")), nil),
 		storage.EXPECT().Store(gomock.Any(), orderID, gomock.Any()).DoAndReturn(func(_ context.Context, _ string, r io.Reader) error {
 			b, err := io.ReadAll(r)
@@ -70,6 +71,7 @@ func TestRunnerRecordsFailureInsteadOfUnmarking(t *testing.T) {
 	gomock.InOrder(
 		storage.EXPECT().Exists(gomock.Any(), orderID).Return(false, nil),
 		marker.EXPECT().Claim(gomock.Any(), orderID, "api-token").Return("run-token", nil),
+		storage.EXPECT().Exists(gomock.Any(), orderID).Return(false, nil), // looked at again once claimed
 		digester.EXPECT().Digest(gomock.Any(), gomock.Any(), gomock.Any()).Return(io.NopCloser(strings.NewReader("digest")), nil),
 		storage.EXPECT().Store(gomock.Any(), orderID, gomock.Any()).DoAndReturn(func(_ context.Context, _ string, r io.Reader) error {
 			_, _ = io.ReadAll(r)

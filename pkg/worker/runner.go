@@ -188,6 +188,18 @@ func (r *Runner) run(ctx context.Context, at *attempt) (types.GraphStats, error)
 		return types.GraphStats{}, markerError(err)
 	}
 	at.token = token
+	// Another run may have stored the graph and cleared its mark between
+	// the look above and the claim: look again, now that no other run can
+	// start, so that a job delivered twice is made once.
+	if exists, err = r.Storage.Exists(ctx, job.ID); err != nil || exists {
+		if uerr := r.Marker.Unmark(ctx, job.ID, token); uerr != nil && !errors.Is(uerr, types.ErrNotOwner) && err == nil {
+			return types.GraphStats{}, markerError(uerr)
+		}
+		if err != nil {
+			return types.GraphStats{}, &Error{Reason: "storage failed while looking for the graph", Dependency: runtime.DependencyStorage, Err: err}
+		}
+		return types.GraphStats{}, nil
+	}
 
 	stopRefresh := r.keepMarked(ctx, job.ID, token)
 	defer stopRefresh()

@@ -224,3 +224,44 @@ func TestRunnerBuiltinDigestIsBoundByFlows(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "the window holds more distinct flows than GRAPHERD_MAX_FLOWS allows: ask for a shorter window or raise the bound", mark.Reason)
 }
+
+// finishingElsewhere is storage where another run stores the graph, and
+// clears its mark, just after the first look finds none: between the
+// runner's look and its claim of the mark.
+type finishingElsewhere struct {
+	*storage.Memory
+	looked bool
+}
+
+func (s *finishingElsewhere) Exists(ctx context.Context, id string) (bool, error) {
+	if !s.looked {
+		s.looked = true
+		return false, s.Memory.Store(ctx, id, strings.NewReader("digraph {}\n"))
+	}
+	return s.Memory.Exists(ctx, id)
+}
+
+// TestRunnerLooksAgainAfterClaiming delivers a job twice, the second copy
+// finding no graph just before the first copy's run stores it and clears
+// its mark: the second claims a free mark, and must see the graph then
+// rather than make it a second time.
+func TestRunnerLooksAgainAfterClaiming(t *testing.T) {
+	t.Parallel()
+	digests := 0
+	r, m, _ := newRunner(digestFunc(func(context.Context) (io.ReadCloser, error) {
+		digests++
+		return io.NopCloser(strings.NewReader(sampleV2)), nil
+	}))
+	s := &finishingElsewhere{Memory: &storage.Memory{}}
+	r.Storage = s
+	res := r.Handle(context.Background(), job(), worker.Delivery{})
+	require.Equal(t, worker.Done, res.Outcome, "%v", res.Err)
+	require.Zero(t, digests, "the graph was made again")
+	mark, err := m.Check(context.Background(), jobID)
+	require.NoError(t, err)
+	require.Equal(t, types.MarkNone, mark.State, "the claimed mark is cleared")
+	got, err := s.Get(context.Background(), jobID)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(got)
+	require.Equal(t, "digraph {}\n", string(body), "the other run's graph stands")
+}
