@@ -1,6 +1,7 @@
 package flowlog
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"slices"
 
+	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	pqformat "github.com/parquet-go/parquet-go/format"
 )
@@ -23,12 +25,17 @@ const ParquetMagic = "PAR1"
 // is corruption or hostility, and is refused before anything is allocated.
 const maxParquetFooterBytes = 16 << 20
 
-// maxParquetRows bounds the rows a file may claim, in all its row groups.
-// A row of nulls costs a file nothing, yet each takes its time to read:
-// the bound keeps a file of a few kilobytes from claiming a day's work.
-// Writers cut row groups at about a million rows (Arrow) or 128 MiB
-// (parquet-mr), and AWS cuts its files long before 16 Mi records.
-const maxParquetRows = 16 << 20
+// maxParquetRows and maxParquetRowsPerByte bound the rows a file may
+// claim, in all its row groups: 1 Mi, and 8 for each byte of the file
+// beyond. A row costs a file almost nothing (a run of one dictionary index
+// in each column), yet each takes its time to read, about 350 ns: the bound
+// keeps a file of a few hundred bytes from claiming seconds of work. A
+// byte of a real flow-log file holds a row or two at most (its addresses,
+// ports, counts and times vary row by row), so 8 refuses none.
+const (
+	maxParquetRows        = 1 << 20
+	maxParquetRowsPerByte = 8
+)
 
 // parquetReadBufferBytes is the read buffer of each column chunk: large
 // enough that a ranged read over the network fetches a useful amount, small
@@ -101,7 +108,7 @@ func randomAccess(r io.Reader) (io.ReaderAt, int64, bool) {
 //
 // It returns an error wrapping ErrMalformedParquet when the file's footer
 // cannot be read, or describes what no flow-log file holds (nested
-// columns, a codec not read, more than maxParquetRows rows). The options
+// columns, a codec not read, more rows than maxParquetRows allows). The options
 // WithContext applies; the others concern text.
 func NewParquetReader(ra io.ReaderAt, size int64, opts ...Option) (*Reader, error) {
 	o := readerOptions{}
@@ -122,17 +129,18 @@ func NewParquetReader(ra io.ReaderAt, size int64, opts ...Option) (*Reader, erro
 	}
 	rd := &Reader{parser: newParser(newFormat(names))}
 	pq := &parquetInput{ctx: o.ctx, ra: ra, groups: md.RowGroups, leaves: leaves}
+	pq.budget.inflate = maxParquetInflateBase + maxParquetInflateRatio*size
 	for _, i := range rd.format.idx {
 		if i >= 0 && !slices.Contains(pq.used, i) {
 			pq.used = append(pq.used, i)
 		}
 	}
 	slices.Sort(pq.used)
-	if err := pq.checkGroups(footerAt); err != nil {
+	if err := pq.checkGroups(footerAt, size); err != nil {
 		return nil, fmt.Errorf("flowlog: Parquet footer: %w: %w", ErrMalformedParquet, err)
 	}
 	for _, i := range pq.used {
-		c, err := newColumnReader(&pq.leaves[i], &pq.budget)
+		c, err := newColumnReader(o.ctx, &pq.leaves[i], &pq.budget)
 		if err != nil {
 			return nil, fmt.Errorf("flowlog: Parquet file: %w: %w", ErrMalformedParquet, err)
 		}
@@ -156,9 +164,11 @@ func readParquetFooter(ra io.ReaderAt, size int64) (*pqformat.FileMetaData, int6
 	if size < 12 {
 		return nil, 0, fmt.Errorf("flowlog: %d bytes: %w", size, ErrMalformedParquet)
 	}
+	// A read that fails is the storage's failure, not the file's: it is
+	// returned as it is, and the file is not counted as malformed.
 	var tail [8]byte
 	if _, err := ra.ReadAt(tail[:], size-8); err != nil && !errors.Is(err, io.EOF) {
-		return nil, 0, fmt.Errorf("flowlog: read Parquet footer: %w: %w", ErrMalformedParquet, err)
+		return nil, 0, fmt.Errorf("flowlog: read Parquet footer: %w", err)
 	}
 	if string(tail[4:]) != ParquetMagic {
 		return nil, 0, fmt.Errorf("flowlog: no Parquet magic at the end (truncated?): %w", ErrMalformedParquet)
@@ -169,7 +179,7 @@ func readParquetFooter(ra io.ReaderAt, size int64) (*pqformat.FileMetaData, int6
 	}
 	footer := make([]byte, n)
 	if _, err := ra.ReadAt(footer, size-8-n); err != nil && !errors.Is(err, io.EOF) {
-		return nil, 0, fmt.Errorf("flowlog: read Parquet footer: %w: %w", ErrMalformedParquet, err)
+		return nil, 0, fmt.Errorf("flowlog: read Parquet footer: %w", err)
 	}
 	// The decoder allocates what the footer claims before reading it:
 	// check every claim against the footer's own bytes first.
@@ -204,6 +214,14 @@ func parquetLeaves(schema []pqformat.SchemaElement) ([]parquetLeaf, error) {
 			return nil, fmt.Errorf("column %q has no type", e.Name)
 		}
 		l := parquetLeaf{name: e.Name, typ: e.Type.V, optional: e.RepetitionType.Valid && e.RepetitionType.V == pqformat.Optional}
+		if it, ok := e.LogicalType.Value.(*pqformat.IntType); ok {
+			l.unsigned = !it.IsSigned
+		} else if e.ConvertedType.Valid {
+			switch e.ConvertedType.V {
+			case deprecated.Uint8, deprecated.Uint16, deprecated.Uint32, deprecated.Uint64:
+				l.unsigned = true
+			}
+		}
 		switch l.typ {
 		case pqformat.Int32, pqformat.Int64, pqformat.ByteArray:
 			l.supported = true
@@ -216,18 +234,27 @@ func parquetLeaves(schema []pqformat.SchemaElement) ([]parquetLeaf, error) {
 	return leaves, nil
 }
 
-// checkGroups checks the row groups against the schema and the file,
-// whose pages end at footerAt: one chunk a column, as many values as rows,
-// at most maxParquetRows rows in all, and the chunks read within the
-// pages, of the columns' types, compressed with a codec that is read.
-func (pq *parquetInput) checkGroups(footerAt int64) error {
+// checkGroups checks the row groups against the schema and the file of
+// size bytes, whose pages end at footerAt: one chunk a column, as many
+// values as rows, at most maxParquetRows (and maxParquetRowsPerByte) rows
+// in all, and the chunks read within the pages and apart from each other,
+// of the columns' types, compressed with a codec that is read. A row group
+// of no rows is passed over, whatever its chunks claim (Arrow writes them
+// with no pages).
+func (pq *parquetInput) checkGroups(footerAt, size int64) error {
 	var rows int64
+	limit := maxParquetRows + maxParquetRowsPerByte*size
+	type span struct{ start, end int64 }
+	var spans []span
 	for g := range pq.groups {
 		rg := &pq.groups[g]
-		if rg.NumRows < 0 || rg.NumRows > maxParquetRows-rows {
-			return fmt.Errorf("row group %d claims %d rows, after %d (at most %d in all)", g, rg.NumRows, rows, maxParquetRows)
+		if rg.NumRows < 0 || rg.NumRows > limit-rows {
+			return fmt.Errorf("row group %d claims %d rows, after %d (at most %d in a file of %d bytes)", g, rg.NumRows, rows, limit, size)
 		}
 		rows += rg.NumRows
+		if rg.NumRows == 0 {
+			continue
+		}
 		if len(rg.Columns) != len(pq.leaves) {
 			return fmt.Errorf("row group %d has %d column chunks for %d columns", g, len(rg.Columns), len(pq.leaves))
 		}
@@ -253,6 +280,15 @@ func (pq *parquetInput) checkGroups(footerAt int64) error {
 			default:
 				return fmt.Errorf("column %q is compressed with %s; GZIP, SNAPPY, ZSTD or none is read", leaf.name, m.Codec)
 			}
+			spans = append(spans, span{start, start + m.TotalCompressedSize})
+		}
+	}
+	// Chunks that share bytes would have them read, and inflated, over
+	// and over: no writer makes them.
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	for k := 1; k < len(spans); k++ {
+		if spans[k].start < spans[k-1].end {
+			return fmt.Errorf("column chunks overlap at byte %d", spans[k].start)
 		}
 	}
 	return nil
@@ -290,7 +326,8 @@ func (r *Reader) nextParquet() bool {
 		}
 		if err := r.parquetRow(); err != nil {
 			if errors.Is(err, errParquetRead) {
-				// The storage failed, not the file: the read fails.
+				// The storage failed, or the context ended, not the file:
+				// the read fails.
 				r.err = fmt.Errorf("flowlog: read Parquet row group %d after row %d: %w", pq.next, r.stats.Lines, err)
 				pq.groups, pq.left = nil, 0
 				return false

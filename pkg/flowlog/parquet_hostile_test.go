@@ -269,13 +269,15 @@ func wideMeta(t *testing.T) *pqformat.FileMetaData {
 	return md
 }
 
-// zstdRuns is a Zstd frame of n RLE blocks of 128 KiB, four bytes each,
-// that claims no size.
-func zstdRuns(n int) []byte {
+// zstdZeros is a Zstd frame (of a 128 KiB window, claiming no size) of n
+// zero bytes, in RLE blocks of four bytes each for 128 KiB.
+func zstdZeros(n int) []byte {
 	z := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38}
-	for i := range n {
-		hdr := uint32(128<<10)<<3 | 1<<1
-		if i == n-1 {
+	for n > 0 {
+		k := min(n, 128<<10)
+		n -= k
+		hdr := uint32(k)<<3 | 1<<1
+		if n == 0 {
 			hdr |= 1
 		}
 		z = append(z, byte(hdr), byte(hdr>>8), byte(hdr>>16), 0)
@@ -344,7 +346,7 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 			return hostileFile(t, hostileMeta(t, strRow{}), 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.DeltaLengthByteArray, int32(len(d))), d), numValues: 1, typ: pqformat.ByteArray}})
 		}, false, 0},
 		{"Zstd frames inflating to 512 MiB", func() []byte {
-			return hostileFile(t, i64, 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), zstdRuns(4096)), numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
+			return hostileFile(t, i64, 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), zstdZeros(512<<20)), numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
 		}, false, 0},
 		{"gzip inflating to 64 MiB", func() []byte {
 			var z bytes.Buffer
@@ -371,14 +373,47 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 		{"30 columns of Zstd pages inflating to 64 MiB", func() []byte {
 			var cs []hostileChunk
 			for range 30 {
-				cs = append(cs, hostileChunk{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 64<<20), zstdRuns(512)), numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64})
+				cs = append(cs, hostileChunk{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 64<<20), zstdZeros(64<<20)), numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64})
 			}
 			return hostileFile(t, wideMeta(t), 1, cs)
 		}, false, 2*256<<20 + 32<<20}, // held at most 256 MiB, the buffers grown by doubling
-		{"a Zstd frame of a 64 MiB window", func() []byte {
-			z := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x80, 0x41, 0x00, 0x00, 0x00} // one RLE block of 8 zeros
+		{"a Zstd frame claiming a 64 MiB window", func() []byte {
+			// One RLE block of 8 zeros; the decoder would allocate the
+			// window when the frame starts.
+			z := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x80, 8<<3 | 1<<1 | 1, 0, 0, 0}
 			return hostileFile(t, i64, 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), z), numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
 		}, false, 0},
+		{"100 pages of no values, each inflating to 64 MiB", func() []byte {
+			var chunk []byte
+			for range 100 {
+				chunk = append(chunk, hostilePage(t, hostileDataPage(0, pqformat.Plain, 64<<20), zstdZeros(64<<20))...)
+			}
+			chunk = append(chunk, hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), zstdZeros(8))...)
+			return hostileFile(t, i64, 1, []hostileChunk{{bytes: chunk, numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
+		}, false, 2*256<<20 + 32<<20},
+		{"60 pages each a byte longer, inflating to 32 MiB", func() []byte {
+			var chunk []byte
+			for k := range 60 {
+				n := 32<<20 + 1 + k
+				chunk = append(chunk, hostilePage(t, hostileDataPage(0, pqformat.Plain, int32(n)), zstdZeros(n))...)
+			}
+			chunk = append(chunk, hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), zstdZeros(8))...)
+			return hostileFile(t, i64, 1, []hostileChunk{{bytes: chunk, numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
+		}, false, 2*256<<20 + 32<<20},
+		{"200 row groups sharing one chunk inflating to 64 MiB", func() []byte {
+			data := hostileFile(t, i64, 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 64<<20), zstdZeros(64<<20)), numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
+			md, at := footerOf(t, data)
+			for range 199 {
+				md.RowGroups = append(md.RowGroups, md.RowGroups[0])
+			}
+			md.NumRows = 200
+			return withFooter(t, data[:at], md)
+		}, true, 0},
+		{"a row group of 2^21 rows of nulls", func() []byte {
+			d := levels(1 << 21)
+			pg := hostilePage(t, hostileDataPage(1<<21, pqformat.Plain, int32(len(d))), d)
+			return hostileFile(t, hostileMeta(t, optRow{}), 1<<21, []hostileChunk{{bytes: pg, numValues: 1 << 21, typ: pqformat.Int64}})
+		}, true, 0},
 		{"a repeated column", func() []byte {
 			type listRow struct {
 				Bytes []int64 `parquet:"bytes"`

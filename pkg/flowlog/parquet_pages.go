@@ -3,6 +3,7 @@ package flowlog
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,9 +36,35 @@ const parquetHeaderProbe = 256
 // pages of a megabyte, holds a few tens of megabytes.
 const maxParquetHeldBytes = 256 << 20
 
+// maxParquetInflateBase and maxParquetInflateRatio bound what a file's
+// pages may inflate to in all: 256 MiB, and 100 times the file's size
+// beyond. Flow-log columns compress some 3 to 20 times in pages; a page of
+// a few bytes can claim, and really inflate to, 64 MiB (Zstd's RLE blocks
+// do 32,768 to one), about 80 ms of work.
+const (
+	maxParquetInflateBase  = 256 << 20
+	maxParquetInflateRatio = 100
+)
+
 // parquetBudget counts the bytes a file's column readers hold, and
 // refuses to let them hold more than maxParquetHeldBytes.
-type parquetBudget struct{ held int64 }
+type parquetBudget struct {
+	held int64
+	// inflate is how many bytes the pages may still inflate to, in all:
+	// what bounds a file's work, since a page of a few bytes may inflate
+	// to 64 MiB, and a page of no values costs no row.
+	inflate int64
+}
+
+// inflated counts n bytes a page inflates to.
+func (b *parquetBudget) inflated(n int) error {
+	if int64(n) > b.inflate {
+		return fmt.Errorf("%w: the pages inflate to more than %d bytes in all (%d MiB and %d times the file's size)",
+			errParquetData, b.inflate, maxParquetInflateBase>>20, maxParquetInflateRatio)
+	}
+	b.inflate -= int64(n)
+	return nil
+}
 
 // bytes returns buf resized to n bytes, growing it (as counted) if need
 // be, its len(buf) bytes kept.
@@ -45,11 +72,14 @@ func (b *parquetBudget) bytes(buf []byte, n int) ([]byte, error) {
 	if n <= cap(buf) {
 		return buf[:n], nil
 	}
-	if b.held+int64(n-cap(buf)) > maxParquetHeldBytes {
+	// Grown by doubling (to a page's bound), so that pages a little longer
+	// each time do not each allocate anew.
+	size := max(n, min(2*cap(buf), maxParquetPageBytes))
+	if b.held+int64(size-cap(buf)) > maxParquetHeldBytes {
 		return buf, fmt.Errorf("%w: the pages read at once would take more than %d bytes", errParquetData, maxParquetHeldBytes)
 	}
-	b.held += int64(n - cap(buf))
-	grown := make([]byte, n)
+	b.held += int64(size - cap(buf))
+	grown := make([]byte, n, size)
 	copy(grown, buf)
 	return grown, nil
 }
@@ -80,7 +110,8 @@ type parquetLeaf struct {
 	name      string
 	typ       pqformat.Type
 	optional  bool
-	typeLen   int // of a FIXED_LEN_BYTE_ARRAY
+	typeLen   int  // of a FIXED_LEN_BYTE_ARRAY
+	unsigned  bool // an integer annotated as unsigned
 	supported bool
 }
 
@@ -99,6 +130,7 @@ const (
 // a buffered read of the chunk's bytes (ranged reads on S3), checking
 // every size, count and offset the pages claim against their bytes.
 type columnReader struct {
+	ctx    context.Context // nil for none
 	leaf   *parquetLeaf
 	budget *parquetBudget
 	sec    io.SectionReader
@@ -131,8 +163,8 @@ type dictionary struct {
 
 func (d *dictionary) len() int { return len(d.off) - 1 }
 
-func newColumnReader(leaf *parquetLeaf, budget *parquetBudget) (*columnReader, error) {
-	c := &columnReader{leaf: leaf, budget: budget}
+func newColumnReader(ctx context.Context, leaf *parquetLeaf, budget *parquetBudget) (*columnReader, error) {
+	c := &columnReader{ctx: ctx, leaf: leaf, budget: budget}
 	if err := budget.reserve(parquetReadBufferBytes); err != nil {
 		return nil, err
 	}
@@ -190,7 +222,7 @@ func (c *columnReader) next(scratch *[]byte) ([]byte, error) {
 		if c.leaf.typ == pqformat.Int32 {
 			v = uint64(int64(int32(v)))
 		}
-		return c.appendInt(scratch, int64(v)), nil
+		return c.appendInt(scratch, v), nil
 	case encDeltaLength:
 		n, err := c.delta.next()
 		if err != nil {
@@ -220,9 +252,18 @@ func (c *columnReader) next(scratch *[]byte) ([]byte, error) {
 	return c.plain(scratch, c.data)
 }
 
-func (c *columnReader) appendInt(scratch *[]byte, v int64) []byte {
+// appendInt appends v to *scratch in decimal, signed or unsigned as the
+// column is, and returns its digits. An INT32 column's v is sign-extended.
+func (c *columnReader) appendInt(scratch *[]byte, v uint64) []byte {
 	start := len(*scratch)
-	*scratch = strconv.AppendInt(*scratch, v, 10)
+	switch {
+	case !c.leaf.unsigned:
+		*scratch = strconv.AppendInt(*scratch, int64(v), 10)
+	case c.leaf.typ == pqformat.Int32:
+		*scratch = strconv.AppendUint(*scratch, uint64(uint32(v)), 10)
+	default:
+		*scratch = strconv.AppendUint(*scratch, v, 10)
+	}
 	return (*scratch)[start:]
 }
 
@@ -244,13 +285,13 @@ func (c *columnReader) plain(scratch *[]byte, data []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return c.appendInt(scratch, int64(int32(binary.LittleEndian.Uint32(b)))), nil
+		return c.appendInt(scratch, uint64(int64(int32(binary.LittleEndian.Uint32(b))))), nil
 	case pqformat.Int64:
 		b, err := c.take(8)
 		if err != nil {
 			return nil, err
 		}
-		return c.appendInt(scratch, int64(binary.LittleEndian.Uint64(b))), nil
+		return c.appendInt(scratch, binary.LittleEndian.Uint64(b)), nil
 	case pqformat.ByteArray:
 		b, err := c.take(4)
 		if err != nil {
@@ -265,6 +306,11 @@ func (c *columnReader) plain(scratch *[]byte, data []byte) ([]byte, error) {
 // readPage reads the next page of the chunk; a dictionary page is read
 // into c.dict, and the page after it read in turn.
 func (c *columnReader) readPage() error {
+	if c.ctx != nil {
+		if err := c.ctx.Err(); err != nil {
+			return fmt.Errorf("%w: %w", errParquetRead, err)
+		}
+	}
 	h, err := c.readHeader()
 	if err != nil {
 		return err
@@ -383,7 +429,8 @@ func (c *columnReader) readHeader() (*pqformat.PageHeader, error) {
 }
 
 // errParquetRead is why a column chunk's bytes could not be read: the
-// file's storage failed, which is no fault of the file's.
+// file's storage failed, or the read's context ended, which is no fault of
+// the file's.
 var errParquetRead = errors.New("parquet read failed")
 
 // readError is the error of a read of a chunk's bytes that failed. A
@@ -439,8 +486,11 @@ func (c *columnReader) startValues(enc pqformat.Encoding, data []byte) error {
 			return err
 		}
 		end, err := c.delta.end()
+		if err != nil {
+			return err
+		}
 		c.pos = end
-		return err
+		return nil
 	case enc == pqformat.DeltaByteArray && !isInt:
 		c.enc = encDeltaBytes
 		if err := c.prefix.reset(data, limit); err != nil {
@@ -454,6 +504,9 @@ func (c *columnReader) startValues(enc pqformat.Encoding, data []byte) error {
 			return err
 		}
 		end, err := c.delta.end()
+		if err != nil {
+			return err
+		}
 		c.pos = mid + end
 		// A value is a prefix of the last and a suffix from the page:
 		// never longer than the page's suffixes together.
@@ -461,7 +514,7 @@ func (c *columnReader) startValues(enc pqformat.Encoding, data []byte) error {
 			return err
 		}
 		c.prev = c.prev[:0]
-		return err
+		return nil
 	default:
 		return fmt.Errorf("%w: %s values encoded %s, which is not read", errParquetData, c.leaf.typ, enc)
 	}
@@ -515,11 +568,19 @@ func (c *columnReader) decompress(src []byte, n int) ([]byte, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("%w: levels longer than the page", errParquetData)
 	}
+	if len(src) == 0 && n == 0 {
+		// No values, as parquet-java writes a version 2 page of nulls:
+		// marked compressed, yet holding no bytes at all.
+		return nil, nil
+	}
 	if c.codec == pqformat.Uncompressed {
 		if len(src) != n {
 			return nil, fmt.Errorf("%w: an uncompressed page of %d bytes claims %d", errParquetData, len(src), n)
 		}
 		return src, nil
+	}
+	if err := c.budget.inflated(n); err != nil {
+		return nil, err
 	}
 	var err error
 	switch c.codec {
@@ -553,12 +614,12 @@ func (c *columnReader) decompress(src []byte, n int) ([]byte, error) {
 			return nil, fmt.Errorf("%w: GZIP page of %d bytes: %w", errParquetData, n, err)
 		}
 	case pqformat.Zstd:
-		// The decoder is synchronous and keeps no more history than it
-		// has decoded, whatever the frames claim.
+		// The decoder is synchronous; it holds a frame's window, which a
+		// frame claims, so the window is bounded (see maxZstdWindow).
 		zr, _ := zstdReaders.Get().(*zstd.Decoder)
 		if zr == nil {
 			zr, err = zstd.NewReader(bytes.NewReader(src), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-				zstd.WithDecoderMaxWindow(maxParquetPageBytes), zstd.WithDecoderMaxMemory(maxParquetPageBytes))
+				zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderMaxMemory(maxParquetPageBytes))
 		} else {
 			err = zr.Reset(bytes.NewReader(src))
 		}
@@ -576,6 +637,12 @@ func (c *columnReader) decompress(src []byte, n int) ([]byte, error) {
 }
 
 var gzipReaders, zstdReaders sync.Pool
+
+// maxZstdWindow bounds the window a Zstd frame of a page may claim, which
+// the decoder allocates when the frame starts, outside the budget. Writers
+// compress a page in one call, whose window is the page's size; zstd's
+// streaming windows are 2 MiB at its default level and 8 MiB at level 19.
+const maxZstdWindow = 8 << 20
 
 // inflate reads exactly n bytes from r into c.page, and fails unless r
 // then ends. c.page grows as the bytes come, from a few times what was

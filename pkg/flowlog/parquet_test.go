@@ -283,6 +283,54 @@ func TestParquetWrittenByArrow(t *testing.T) {
 	}
 }
 
+// TestParquetArrowUnsignedAndEmpty reads integers Arrow writes as
+// unsigned (INT32 and INT64 annotated so) as the values they are, past
+// the signed types' ends, and a file of no rows, whose row group Arrow
+// writes with no pages at all, as a file of no records.
+func TestParquetArrowUnsignedAndEmpty(t *testing.T) {
+	t.Parallel()
+	write := func(schema *arrow.Schema, fill func(b *array.RecordBuilder)) []byte {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		defer b.Release()
+		fill(b)
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		var out bytes.Buffer
+		w, err := pqarrow.NewFileWriter(schema, &out, arrowparquet.NewWriterProperties(arrowparquet.WithCompression(arrowcompress.Codecs.Snappy)), pqarrow.DefaultWriterProps())
+		require.NoError(t, err)
+		require.NoError(t, w.Write(rec))
+		require.NoError(t, w.Close())
+		return out.Bytes()
+	}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "srcaddr", Type: arrow.BinaryTypes.String}, {Name: "dstaddr", Type: arrow.BinaryTypes.String},
+		{Name: "dstport", Type: arrow.PrimitiveTypes.Uint16},
+		{Name: "packets", Type: arrow.PrimitiveTypes.Uint32}, {Name: "bytes", Type: arrow.PrimitiveTypes.Uint64},
+	}, nil)
+	data := write(schema, func(b *array.RecordBuilder) {
+		b.Field(0).(*array.StringBuilder).AppendValues([]string{"10.0.0.1", "10.0.0.2"}, nil)
+		b.Field(1).(*array.StringBuilder).AppendValues([]string{"10.0.0.3", "10.0.0.4"}, nil)
+		b.Field(2).(*array.Uint16Builder).AppendValues([]uint16{443, 65535}, nil)
+		b.Field(3).(*array.Uint32Builder).AppendValues([]uint32{7, 3_000_000_000}, nil)
+		b.Field(4).(*array.Uint64Builder).AppendValues([]uint64{1, 1 << 62}, nil)
+	})
+	r, err := flowlog.NewReader(bytes.NewReader(data))
+	require.NoError(t, err)
+	recs, st := readRecords(t, r)
+	require.Zero(t, st.Skipped)
+	require.Len(t, recs, 2)
+	require.Equal(t, 65535, recs[1].DstPort)
+	require.Equal(t, int64(3_000_000_000), recs[1].Packets)
+	require.Equal(t, int64(1<<62), recs[1].Bytes)
+
+	empty := write(schema, func(*array.RecordBuilder) {})
+	r, err = flowlog.NewReader(bytes.NewReader(empty))
+	require.NoError(t, err)
+	recs, st = readRecords(t, r)
+	require.Empty(t, recs)
+	require.Equal(t, flowlog.Stats{}, st)
+}
+
 // TestParquetFromFile detects Parquet by content in an *os.File whatever
 // its name, and refuses Parquet on a stream with a clear error.
 func TestParquetFromFile(t *testing.T) {
@@ -383,6 +431,29 @@ func TestParquetReadFailureFailsTheRead(t *testing.T) {
 	require.ErrorIs(t, r.Err(), errStorage)
 	require.Less(t, n, 1000)
 	require.Zero(t, r.Stats().Skipped, "rows not fetched are not malformed")
+
+	// The footer's storage failing is not a malformed file either: a
+	// reader of many files would skip it, and lose its records.
+	for _, at := range [][2]int64{{int64(len(data)) - 8, int64(len(data))}, {int64(footerAt), int64(footerAt) + 1}} {
+		_, err := flowlog.NewParquetReader(failingReaderAt{bytes.NewReader(data), at[0], at[1]}, int64(len(data)))
+		require.ErrorIs(t, err, errStorage)
+		require.NotErrorIs(t, err, flowlog.ErrMalformedParquet)
+	}
+}
+
+// cancellingReaderAt cancels a context once a read reaches bytes from
+// to to.
+type cancellingReaderAt struct {
+	r        *bytes.Reader
+	from, to int64
+	cancel   context.CancelFunc
+}
+
+func (c cancellingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > c.from && off < c.to {
+		c.cancel()
+	}
+	return c.r.ReadAt(p, off)
 }
 
 // TestParquetHonoursContext stops a Parquet read once its context ends.
@@ -395,6 +466,24 @@ func TestParquetHonoursContext(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, r.Next())
 	require.True(t, errors.Is(r.Err(), context.Canceled))
+
+	// A context that ends while a row group's pages are read stops the
+	// read at the next page, not at the next few thousand rows, and its
+	// rows are not counted as malformed.
+	fields := flowlog.DefaultFields()
+	data = parquetBytes(t, flowlogtest.ParquetFile{Fields: fields, Codec: &parquet.Gzip, PageVersion: 1, PageBytes: 512}, sampleRows(t, 1000, fields))
+	_, footerAt := footerOf(t, data)
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	r, err = flowlog.NewParquetReader(cancellingReaderAt{bytes.NewReader(data), int64(footerAt / 2), int64(footerAt), cancel}, int64(len(data)), flowlog.WithContext(ctx))
+	require.NoError(t, err)
+	n := 0
+	for r.Next() {
+		n++
+	}
+	require.ErrorIs(t, r.Err(), context.Canceled)
+	require.Less(t, n, 1000)
+	require.Zero(t, r.Stats().Skipped)
 }
 
 // FuzzParquetReader feeds the Parquet reader files damaged or made up
