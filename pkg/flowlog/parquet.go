@@ -107,9 +107,10 @@ func randomAccess(r io.Reader) (io.ReaderAt, int64, bool) {
 // Record fields are read, one page of each at a time.
 //
 // It returns an error wrapping ErrMalformedParquet when the file's footer
-// cannot be read, or describes what no flow-log file holds (nested
-// columns, a codec not read, more rows than maxParquetRows allows). The options
-// WithContext applies; the others concern text.
+// cannot be decoded (truncated, corrupt), or describes what no flow-log
+// file holds (nested columns, a codec not read, more rows than
+// maxParquetRows allows); a failed read of the footer is returned as it is.
+// The options WithContext applies; the others concern text.
 func NewParquetReader(ra io.ReaderAt, size int64, opts ...Option) (*Reader, error) {
 	o := readerOptions{}
 	for _, opt := range opts {
