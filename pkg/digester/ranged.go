@@ -42,7 +42,8 @@ func (b *Bucket) OpenAt(ctx context.Context, key string) (io.ReaderAt, int64, er
 		}
 		return nil, 0, fmt.Errorf("s3 head %s/%s: %w", b.Bucket, full, err)
 	}
-	return &rangeReader{ctx: ctx, client: b.Client, bucket: b.Bucket, key: full, etag: out.ETag}, aws.ToInt64(out.ContentLength), nil
+	size := aws.ToInt64(out.ContentLength)
+	return &rangeReader{ctx: ctx, client: b.Client, bucket: b.Bucket, key: full, etag: out.ETag, size: size}, size, nil
 }
 
 // rangeReader is an io.ReaderAt over one S3 object. Each read names the
@@ -53,6 +54,7 @@ type rangeReader struct {
 	client      *s3.Client
 	bucket, key string
 	etag        *string
+	size        int64 // as the HEAD saw it
 }
 
 // ReadAt fetches bytes [off, off+len(p)) with one ranged GET.
@@ -71,10 +73,15 @@ func (r *rangeReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	defer out.Body.Close()
 	n, err := io.ReadFull(out.Body, p)
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+	if (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) && off+int64(n) >= r.size {
 		// The range ran past the end of the object: io.ReaderAt's io.EOF,
 		// unwrapped, as callers compare it.
 		return n, io.EOF
+	}
+	if errors.Is(err, io.EOF) {
+		// A body cut short inside the object (the object is the one the
+		// HEAD saw): the read failed, and must not pass for the end.
+		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
 		return n, fmt.Errorf("s3 get %s/%s at %d: %w", r.bucket, r.key, off, err)

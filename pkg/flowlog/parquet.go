@@ -26,15 +26,16 @@ const ParquetMagic = "PAR1"
 const maxParquetFooterBytes = 16 << 20
 
 // maxParquetRows and maxParquetRowsPerByte bound the rows a file may
-// claim, in all its row groups: 1 Mi, and 8 for each byte of the file
+// claim, in all its row groups: 1 Mi, and 32 for each byte of the file
 // beyond. A row costs a file almost nothing (a run of one dictionary index
 // in each column), yet each takes its time to read, about 350 ns: the bound
-// keeps a file of a few hundred bytes from claiming seconds of work. A
-// byte of a real flow-log file holds a row or two at most (its addresses,
-// ports, counts and times vary row by row), so 8 refuses none.
+// keeps a file of a few hundred bytes from claiming seconds of work. A byte
+// of Arrow's files of flow records holds 0.07 to 1.1 rows, of NODATA
+// records (mostly nulls) 4 to 5.5, and of the same ten flows repeated a
+// thousand times a minute 18 to 26: 32 refuses none of them.
 const (
 	maxParquetRows        = 1 << 20
-	maxParquetRowsPerByte = 8
+	maxParquetRowsPerByte = 32
 )
 
 // parquetReadBufferBytes is the read buffer of each column chunk: large
@@ -74,6 +75,11 @@ type parquetInput struct {
 	budget   parquetBudget
 	scratch  []byte // the digits of the current row's integer fields
 	sinceCtx int
+	// maxRowBytes bounds a row's fields together, as the longest line
+	// bounds a text file's: a dictionary value of megabytes costs a row
+	// nothing, and each row would carry it (WithMaxLineBytes).
+	maxRowBytes int
+	rowBytes    int // the current row's, a space after each field
 }
 
 // randomAccess returns r as an io.ReaderAt with its size, when it is one:
@@ -102,17 +108,19 @@ func randomAccess(r io.Reader) (io.ReaderAt, int64, bool) {
 // …), any subset of the version 2 to 8 fields in any order. Integer columns
 // may be INT32 or INT64; a null is a missing value ("-"); the codecs are
 // GZIP, Snappy, Zstd and none. Each row is checked as a text line would
-// be: a malformed row is skipped and counted, and so are the rows of a row
-// group that cannot be read, numbered from 1 in Stats. Only the columns of
+// be: a malformed row is skipped and counted, as is a row longer than
+// WithMaxLineBytes allows a line, and so are the rows of a row group that
+// cannot be read, numbered from 1 in Stats. Only the columns of
 // Record fields are read, one page of each at a time.
 //
 // It returns an error wrapping ErrMalformedParquet when the file's footer
 // cannot be decoded (truncated, corrupt), or describes what no flow-log
 // file holds (nested columns, a codec not read, more rows than
 // maxParquetRows allows); a failed read of the footer is returned as it is.
-// The options WithContext applies; the others concern text.
+// The options WithContext and WithMaxLineBytes apply; the others concern
+// text.
 func NewParquetReader(ra io.ReaderAt, size int64, opts ...Option) (*Reader, error) {
-	o := readerOptions{}
+	o := readerOptions{maxLineBytes: DefaultMaxLineBytes}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -129,7 +137,7 @@ func NewParquetReader(ra io.ReaderAt, size int64, opts ...Option) (*Reader, erro
 		names[i] = leaves[i].name
 	}
 	rd := &Reader{parser: newParser(newFormat(names))}
-	pq := &parquetInput{ctx: o.ctx, ra: ra, groups: md.RowGroups, leaves: leaves}
+	pq := &parquetInput{ctx: o.ctx, ra: ra, groups: md.RowGroups, leaves: leaves, maxRowBytes: o.maxLineBytes}
 	pq.budget.inflate = maxParquetInflateBase + maxParquetInflateRatio*size
 	for _, i := range rd.format.idx {
 		if i >= 0 && !slices.Contains(pq.used, i) {
@@ -168,7 +176,7 @@ func readParquetFooter(ra io.ReaderAt, size int64) (*pqformat.FileMetaData, int6
 	// A read that fails is the storage's failure, not the file's: it is
 	// returned as it is, and the file is not counted as malformed.
 	var tail [8]byte
-	if _, err := ra.ReadAt(tail[:], size-8); err != nil && !errors.Is(err, io.EOF) {
+	if err := readFullAt(ra, tail[:], size-8); err != nil {
 		return nil, 0, fmt.Errorf("flowlog: read Parquet footer: %w", err)
 	}
 	if string(tail[4:]) != ParquetMagic {
@@ -179,7 +187,7 @@ func readParquetFooter(ra io.ReaderAt, size int64) (*pqformat.FileMetaData, int6
 		return nil, 0, fmt.Errorf("flowlog: Parquet footer of %d bytes in a file of %d: %w", n, size, ErrMalformedParquet)
 	}
 	footer := make([]byte, n)
-	if _, err := ra.ReadAt(footer, size-8-n); err != nil && !errors.Is(err, io.EOF) {
+	if err := readFullAt(ra, footer, size-8-n); err != nil {
 		return nil, 0, fmt.Errorf("flowlog: read Parquet footer: %w", err)
 	}
 	// The decoder allocates what the footer claims before reading it:
@@ -192,6 +200,19 @@ func readParquetFooter(ra io.ReaderAt, size int64) (*pqformat.FileMetaData, int6
 		return nil, 0, fmt.Errorf("flowlog: Parquet footer: %w: %w", ErrMalformedParquet, err)
 	}
 	return md, size - 8 - n, nil
+}
+
+// readFullAt reads len(p) bytes at off, which lie inside the file: fewer
+// is a failed read, whatever error (io.EOF, or none) came with them.
+func readFullAt(ra io.ReaderAt, p []byte, off int64) error {
+	n, err := ra.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // parquetLeaves returns the columns of a flat schema: a root whose
@@ -340,6 +361,10 @@ func (r *Reader) nextParquet() bool {
 		}
 		pq.left--
 		r.stats.Lines++
+		if pq.rowBytes > pq.maxRowBytes {
+			r.count(lineMalformed)
+			continue
+		}
 		r.out = &r.rec
 		if r.count(r.parseFields()) {
 			return true
@@ -364,6 +389,7 @@ func (pq *parquetInput) open() {
 func (r *Reader) parquetRow() error {
 	pq := r.pq
 	pq.scratch = pq.scratch[:0]
+	pq.rowBytes = 0
 	for k, i := range pq.used {
 		tok, err := pq.cols[k].next(&pq.scratch)
 		if err != nil {
@@ -372,6 +398,7 @@ func (r *Reader) parquetRow() error {
 		if len(tok) == 0 {
 			tok = tokMissing
 		}
+		pq.rowBytes += len(tok) + 1
 		r.fields[i] = tok
 	}
 	return nil

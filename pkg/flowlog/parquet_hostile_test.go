@@ -8,6 +8,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	pqformat "github.com/parquet-go/parquet-go/format"
@@ -325,6 +326,9 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 		// megabytes: what the columns may hold at once (256 MiB), and
 		// the buffers left behind as they grew.
 		bound uint64
+		// rows is how many rows, all malformed, a file not refused
+		// holds, when not 1.
+		rows int64
 	}{
 		{"data pages start inside the dictionary page", func() []byte {
 			inner := hostilePage(t, hostileDataPage(1, pqformat.Plain, 1<<30), snappyOf(make([]byte, 8)))
@@ -332,57 +336,57 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 				CompressedPageSize: int32(len(inner)), DictionaryPageHeader: thrift.New(pqformat.DictionaryPageHeader{NumValues: 1, Encoding: pqformat.Plain})})
 			require.NoError(t, err)
 			return hostileFile(t, i64, 1, []hostileChunk{{bytes: append(dict, inner...), dictLen: int64(len(dict)), numValues: 1, codec: pqformat.Snappy, typ: pqformat.Int64}})
-		}, false, 0},
+		}, false, 0, 0},
 		{"definition-level runs of 2^29", func() []byte {
 			d := append(levels(1<<29, 1<<29), make([]byte, 8)...)
 			return hostileFile(t, hostileMeta(t, optRow{}), 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, int32(len(d))), d), numValues: 1, typ: pqformat.Int64}})
-		}, false, 0},
+		}, false, 0, 0},
 		{"delta header claiming 2^28 values", func() []byte {
 			d := append(append(append(uv(128), uv(4)...), uv(1<<28)...), 0)
 			return hostileFile(t, hostileMeta(t, int32Row{}), 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.DeltaBinaryPacked, int32(len(d))), d), numValues: 1, typ: pqformat.Int32}})
-		}, false, 0},
+		}, false, 0, 0},
 		{"delta lengths claiming a gigabyte", func() []byte {
 			d := append(append(append(append(uv(128), uv(4)...), uv(1)...), uv(1<<31)...), 'x')
 			return hostileFile(t, hostileMeta(t, strRow{}), 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.DeltaLengthByteArray, int32(len(d))), d), numValues: 1, typ: pqformat.ByteArray}})
-		}, false, 0},
+		}, false, 0, 0},
 		{"Zstd frames inflating to 512 MiB", func() []byte {
 			return hostileFile(t, i64, 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), zstdZeros(512<<20)), numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
-		}, false, 0},
+		}, false, 0, 0},
 		{"gzip inflating to 64 MiB", func() []byte {
 			var z bytes.Buffer
 			zw := gzip.NewWriter(&z)
 			_, _ = zw.Write(make([]byte, 64<<20))
 			require.NoError(t, zw.Close())
 			return hostileFile(t, i64, 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), z.Bytes()), numValues: 1, codec: pqformat.Gzip, typ: pqformat.Int64}})
-		}, false, 0},
+		}, false, 0, 0},
 		{"Snappy claiming a gigabyte", func() []byte {
 			d := append(uv(1<<30), 0, 0, 0, 0)
 			return hostileFile(t, i64, 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), d), numValues: 1, codec: pqformat.Snappy, typ: pqformat.Int64}})
-		}, false, 0},
+		}, false, 0, 0},
 		{"LZ4_RAW garbage", func() []byte {
 			d := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 			return hostileFile(t, i64, 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), d), numValues: 1, codec: pqformat.Lz4Raw, typ: pqformat.Int64}})
-		}, true, 0},
+		}, true, 0, 0},
 		{"30 columns claiming 64 MiB pages", func() []byte {
 			var cs []hostileChunk
 			for range 30 {
 				cs = append(cs, hostileChunk{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 64<<20), snappyOf(make([]byte, 8))), numValues: 1, codec: pqformat.Snappy, typ: pqformat.Int64})
 			}
 			return hostileFile(t, wideMeta(t), 1, cs)
-		}, false, 0},
+		}, false, 0, 0},
 		{"30 columns of Zstd pages inflating to 64 MiB", func() []byte {
 			var cs []hostileChunk
 			for range 30 {
 				cs = append(cs, hostileChunk{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 64<<20), zstdZeros(64<<20)), numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64})
 			}
 			return hostileFile(t, wideMeta(t), 1, cs)
-		}, false, 2*256<<20 + 32<<20}, // held at most 256 MiB, the buffers grown by doubling
+		}, false, 2*256<<20 + 32<<20, 0}, // held at most 256 MiB, the buffers grown by doubling
 		{"a Zstd frame claiming a 64 MiB window", func() []byte {
 			// One RLE block of 8 zeros; the decoder would allocate the
 			// window when the frame starts.
 			z := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x80, 8<<3 | 1<<1 | 1, 0, 0, 0}
 			return hostileFile(t, i64, 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), z), numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
-		}, false, 0},
+		}, false, 0, 0},
 		{"100 pages of no values, each inflating to 64 MiB", func() []byte {
 			var chunk []byte
 			for range 100 {
@@ -390,7 +394,7 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 			}
 			chunk = append(chunk, hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), zstdZeros(8))...)
 			return hostileFile(t, i64, 1, []hostileChunk{{bytes: chunk, numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
-		}, false, 2*256<<20 + 32<<20},
+		}, false, 2*256<<20 + 32<<20, 0},
 		{"60 pages each a byte longer, inflating to 32 MiB", func() []byte {
 			var chunk []byte
 			for k := range 60 {
@@ -399,7 +403,7 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 			}
 			chunk = append(chunk, hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), zstdZeros(8))...)
 			return hostileFile(t, i64, 1, []hostileChunk{{bytes: chunk, numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
-		}, false, 2*256<<20 + 32<<20},
+		}, false, 2*256<<20 + 32<<20, 0},
 		{"200 row groups sharing one chunk inflating to 64 MiB", func() []byte {
 			data := hostileFile(t, i64, 1, []hostileChunk{{bytes: hostilePage(t, hostileDataPage(1, pqformat.Plain, 64<<20), zstdZeros(64<<20)), numValues: 1, codec: pqformat.Zstd, typ: pqformat.Int64}})
 			md, at := footerOf(t, data)
@@ -408,18 +412,52 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 			}
 			md.NumRows = 200
 			return withFooter(t, data[:at], md)
-		}, true, 0},
+		}, true, 0, 0},
 		{"a row group of 2^21 rows of nulls", func() []byte {
 			d := levels(1 << 21)
 			pg := hostilePage(t, hostileDataPage(1<<21, pqformat.Plain, int32(len(d))), d)
 			return hostileFile(t, hostileMeta(t, optRow{}), 1<<21, []hostileChunk{{bytes: pg, numValues: 1 << 21, typ: pqformat.Int64}})
-		}, true, 0},
+		}, true, 0, 0},
+		{"a dictionary value of 16 MiB that every row points at", func() []byte {
+			// A row costs one index; each would carry the value, and
+			// comparing it took 1.45 ms a row. A row longer than a line
+			// may be is skipped, as a text line is.
+			plain := binary.LittleEndian.AppendUint32(nil, 16<<20)
+			plain = append(plain, make([]byte, 16<<20)...)
+			zw, err := zstd.NewWriter(nil)
+			require.NoError(t, err)
+			z := zw.EncodeAll(plain, nil)
+			dict, err := thrift.Marshal(&thrift.CompactProtocol{}, &pqformat.PageHeader{Type: pqformat.DictionaryPage, UncompressedPageSize: int32(len(plain)),
+				CompressedPageSize: int32(len(z)), DictionaryPageHeader: thrift.New(pqformat.DictionaryPageHeader{NumValues: 1, Encoding: pqformat.Plain})})
+			require.NoError(t, err)
+			dict = append(dict, z...)
+			idx := append([]byte{0}, uv(1000<<1)...) // width 0: one run of index 0
+			zi := zw.EncodeAll(idx, nil)
+			data := hostilePage(t, hostileDataPage(1000, pqformat.RLEDictionary, int32(len(idx))), zi)
+			return hostileFile(t, hostileMeta(t, strRow{}), 1000, []hostileChunk{{bytes: append(dict, data...), dictLen: int64(len(dict)), numValues: 1000, codec: pqformat.Zstd, typ: pqformat.ByteArray}})
+		}, false, 2*256<<20 + 32<<20, 1000},
+		{"a dictionary of more values than its chunk", func() []byte {
+			// Its values cost no rows: 8 such of 32 MiB took 2.2 s.
+			plain := make([]byte, 4<<20)
+			dict := hostilePage(t, pqformat.PageHeader{Type: pqformat.DictionaryPage, UncompressedPageSize: int32(len(plain)),
+				DictionaryPageHeader: thrift.New(pqformat.DictionaryPageHeader{NumValues: 1 << 20, Encoding: pqformat.Plain})}, plain)
+			data := hostilePage(t, hostileDataPage(1, pqformat.RLEDictionary, 3), []byte{0, 2, 0})
+			return hostileFile(t, hostileMeta(t, int32Row{}), 1, []hostileChunk{{bytes: append(dict, data...), dictLen: int64(len(dict)), numValues: 1, typ: pqformat.Int32}})
+		}, false, 0, 0},
+		{"a chunk of a million empty index pages", func() []byte {
+			// Each header costs its decoding, whatever its page holds:
+			// 8 MiB of them allocated 466 MiB.
+			pg := hostilePage(t, pqformat.PageHeader{Type: pqformat.IndexPage}, nil)
+			chunk := bytes.Repeat(pg, 1<<20)
+			chunk = append(chunk, hostilePage(t, hostileDataPage(1, pqformat.Plain, 8), make([]byte, 8))...)
+			return hostileFile(t, i64, 1, []hostileChunk{{bytes: chunk, numValues: 1, typ: pqformat.Int64}})
+		}, false, 0, 0},
 		{"a repeated column", func() []byte {
 			type listRow struct {
 				Bytes []int64 `parquet:"bytes"`
 			}
 			return hostileFile(t, hostileMeta(t, listRow{Bytes: []int64{1}}), 1, []hostileChunk{{bytes: []byte{0}, numValues: 1, typ: pqformat.Int64}})
-		}, true, 0},
+		}, true, 0, 0},
 		{"a fixed length of a gigabyte", func() []byte {
 			type flba struct {
 				A [16]byte `parquet:"srcaddr"`
@@ -428,19 +466,19 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 			md.Schema[1].TypeLength = thrift.New(int32(1 << 30))
 			d := hostilePage(t, hostileDataPage(1, pqformat.Plain, 16), make([]byte, 16))
 			return hostileFile(t, md, 1, []hostileChunk{{bytes: d, numValues: 1, typ: pqformat.FixedLenByteArray}})
-		}, true, 0},
+		}, true, 0, 0},
 		{"no columns", func() []byte {
 			md := hostileMeta(t, int64Row{1})
 			md.Schema = md.Schema[:1]
 			md.Schema[0].NumChildren = thrift.New(int32(0))
 			return hostileFile(t, md, 10, []hostileChunk{})
-		}, true, 0},
+		}, true, 0, 0},
 		{"row groups of 2^24 rows, four", func() []byte {
 			d := levels(1 << 24)
 			pg := hostilePage(t, hostileDataPage(1<<24, pqformat.Plain, int32(len(d))), d)
 			g := []hostileChunk{{bytes: pg, numValues: 1 << 24, typ: pqformat.Int64}}
 			return hostileFile(t, hostileMeta(t, optRow{}), 1<<24, g, g, g, g)
-		}, true, 0},
+		}, true, 0, 0},
 		{"a footer of 2^23 empty row groups", func() []byte {
 			const n = 8 << 20
 			footer := []byte{0x15, 0x02, 0x19, 0x1c, 0x48, 0x01, 0x61, 0x00} // version 1, schema [{name "a"}]
@@ -449,7 +487,7 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 			data := append([]byte(flowlog.ParquetMagic), footer...)
 			data = binary.LittleEndian.AppendUint32(data, uint32(len(footer)))
 			return append(data, flowlog.ParquetMagic...)
-		}, true, 0},
+		}, true, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -472,7 +510,8 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 				require.ErrorIs(t, err, flowlog.ErrMalformedParquet)
 			} else {
 				require.NoError(t, err)
-				require.Equal(t, flowlog.Stats{Lines: 1, Skipped: 1, FirstSkipped: []int64{1}}, st)
+				rows := max(tt.rows, 1)
+				require.Equal(t, flowlog.Stats{Lines: rows, Skipped: rows, FirstSkipped: []int64{1, 2, 3, 4, 5}[:min(rows, 5)]}, st)
 			}
 			bound := max(tt.bound, uint64(4<<20)+2*uint64(len(data)))
 			require.Less(t, alloc, bound)

@@ -24,8 +24,14 @@ import (
 const maxParquetPageBytes = 64 << 20
 
 // maxParquetHeaderBytes bounds a page header: a few dozen bytes, or a few
-// hundred with the statistics of long strings.
-const maxParquetHeaderBytes = 64 << 10
+// hundred with the statistics of long strings, or as long as the read
+// buffer, to hold the minimum and the maximum of values nearly as long as a
+// line may be (DefaultMaxLineBytes).
+const maxParquetHeaderBytes = parquetReadBufferBytes
+
+// parquetHeaderCost is what a page header is counted as in the file's
+// inflate budget.
+const parquetHeaderCost = 4 << 10
 
 // parquetHeaderProbe is how much of a page header is looked at first.
 const parquetHeaderProbe = 256
@@ -139,6 +145,8 @@ type columnReader struct {
 	left   int64 // bytes of the chunk not yet read
 	values int64 // values of the chunk not yet in a page
 
+	header    pqformat.PageHeader // the last page's
+	proto     thrift.CompactProtocol
 	raw, page []byte // the page read, compressed and not
 	dict      dictionary
 	hasDict   bool
@@ -419,8 +427,18 @@ func (c *columnReader) readHeader() (*pqformat.PageHeader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: page header: %w", errParquetData, err)
 	}
-	h := new(pqformat.PageHeader)
-	if err := thrift.Unmarshal(&thrift.CompactProtocol{}, buf[:n], h); err != nil {
+	// A header costs its decoding (a few hundred bytes allocated, a
+	// microsecond) whatever its page holds: counted as inflated bytes, so
+	// that a file of millions of tiny pages is bounded like one of pages
+	// that inflate.
+	if err := c.budget.inflated(parquetHeaderCost); err != nil {
+		return nil, err
+	}
+	// The header is decoded into the last one's struct: nothing of a page
+	// header is kept past its page.
+	h := &c.header
+	*h = pqformat.PageHeader{}
+	if err := thrift.Unmarshal(&c.proto, buf[:n], h); err != nil {
 		return nil, fmt.Errorf("%w: page header: %w", errParquetData, err)
 	}
 	_, _ = c.in.Discard(n)
@@ -534,6 +552,11 @@ func (c *columnReader) readDictionary(page []byte, n int) error {
 	}
 	if n < 0 || n > len(page)/least {
 		return fmt.Errorf("%w: a dictionary of %d values in %d bytes", errParquetData, n, len(page))
+	}
+	// A dictionary's values cost no rows: no more than the chunk's values,
+	// which no writer exceeds, so that the rows bound them.
+	if int64(n) > c.values {
+		return fmt.Errorf("%w: a dictionary of %d values for a chunk of %d", errParquetData, n, c.values)
 	}
 	var err error
 	d := &c.dict

@@ -331,6 +331,31 @@ func TestParquetArrowUnsignedAndEmpty(t *testing.T) {
 	require.Equal(t, flowlog.Stats{}, st)
 }
 
+// TestParquetLongRowSkipped skips a row whose fields together are longer
+// than a line may be (WithMaxLineBytes), as the text reader skips the line:
+// a dictionary value of megabytes costs a file one index a row. The
+// default bound reads the row.
+func TestParquetLongRowSkipped(t *testing.T) {
+	t.Parallel()
+	fields := flowlog.DefaultFields()
+	rows := sampleRows(t, 20, fields)
+	rows[3][1] = strings.Repeat("9", 40000) // account-id
+	data := parquetBytes(t, flowlogtest.ParquetFile{Fields: fields, Encoding: "dict", Codec: &parquet.Zstd}, rows)
+
+	r, err := flowlog.NewParquetReader(bytes.NewReader(data), int64(len(data)), flowlog.WithMaxLineBytes(16<<10))
+	require.NoError(t, err)
+	recs, st := readRecords(t, r)
+	require.Len(t, recs, 19)
+	require.Equal(t, []int64{4}, st.FirstSkipped)
+
+	r, err = flowlog.NewParquetReader(bytes.NewReader(data), int64(len(data)))
+	require.NoError(t, err)
+	recs, st = readRecords(t, r)
+	require.Len(t, recs, 20)
+	require.Zero(t, st.Skipped)
+	require.Len(t, recs[3].AccountID, 40000)
+}
+
 // TestParquetFromFile detects Parquet by content in an *os.File whatever
 // its name, and refuses Parquet on a stream with a clear error.
 func TestParquetFromFile(t *testing.T) {
@@ -438,7 +463,29 @@ func TestParquetReadFailureFailsTheRead(t *testing.T) {
 		_, err := flowlog.NewParquetReader(failingReaderAt{bytes.NewReader(data), at[0], at[1]}, int64(len(data)))
 		require.ErrorIs(t, err, errStorage)
 		require.NotErrorIs(t, err, flowlog.ErrMalformedParquet)
+		// Nor is a read of it cut short, with io.EOF or no error at all.
+		for _, cutErr := range []error{io.EOF, nil} {
+			_, err = flowlog.NewParquetReader(shortReaderAt{bytes.NewReader(data), at[0], cutErr}, int64(len(data)))
+			require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+			require.NotErrorIs(t, err, flowlog.ErrMalformedParquet)
+		}
 	}
+}
+
+// shortReaderAt returns half of any read reaching past byte from, with
+// err, as a connection cut mid-transfer may.
+type shortReaderAt struct {
+	r    *bytes.Reader
+	from int64
+	err  error
+}
+
+func (s shortReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > s.from {
+		n, _ := s.r.ReadAt(p[:len(p)/2], off)
+		return n, s.err
+	}
+	return s.r.ReadAt(p, off)
 }
 
 // cancellingReaderAt cancels a context once a read reaches bytes from
