@@ -668,8 +668,9 @@ var gzipReaders, zstdReaders sync.Pool
 const maxZstdWindow = 8 << 20
 
 // inflate reads exactly n bytes from r into c.page, and fails unless r
-// then ends. c.page grows as the bytes come, from a few times what was
-// compressed, so that a claim costs only what r really inflates.
+// then ends. c.page grows as the bytes come, from 64 KiB (or what it
+// held already) by doubling, so that a claim costs only what r really
+// inflates.
 func (c *columnReader) inflate(r io.Reader, n int) error {
 	got := 0
 	size := min(n, max(cap(c.page), 64<<10))
