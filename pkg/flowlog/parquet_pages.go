@@ -257,7 +257,7 @@ func (c *columnReader) next(scratch *[]byte) ([]byte, error) {
 		c.prev = append(c.prev[:p], suffix...)
 		return c.prev, nil
 	}
-	return c.plain(scratch, c.data)
+	return c.plain(scratch)
 }
 
 // appendInt appends v to *scratch in decimal, signed or unsigned as the
@@ -285,8 +285,8 @@ func (c *columnReader) take(n uint64) ([]byte, error) {
 	return b, nil
 }
 
-// plain reads the next PLAIN value from data at c.pos.
-func (c *columnReader) plain(scratch *[]byte, data []byte) ([]byte, error) {
+// plain reads the next PLAIN value of the page, at c.pos in c.data.
+func (c *columnReader) plain(scratch *[]byte) ([]byte, error) {
 	switch c.leaf.typ {
 	case pqformat.Int32:
 		b, err := c.take(4)
@@ -570,7 +570,7 @@ func (c *columnReader) readDictionary(page []byte, n int) error {
 	d.off = append(d.off, 0)
 	c.data, c.pos = page, 0
 	for range n {
-		v, err := c.plain(&d.buf, page)
+		v, err := c.plain(&d.buf)
 		if err != nil {
 			return fmt.Errorf("dictionary: %w", err)
 		}
