@@ -201,9 +201,10 @@ func (pl *pipeline) recordChunks(fr flowRecords, f format) {
 	fr.p = newParser(f)
 	render, lines := pl.makeRender(), pl.makeLineRender()
 	for c := range pl.work {
-		fr.records(c, lines)
-		pl.renderWith(render, c)
-		c.done <- struct{}{}
+		work(c, func() {
+			fr.records(c, lines)
+			pl.renderWith(render, c)
+		})
 	}
 }
 
@@ -285,11 +286,12 @@ const recordTextBytes = 128
 
 // plainNames says of each name whether a digest line holds it as it is
 // (printable ASCII and no blank, which AppendDigestLine would change and
-// a Reader would split at) and it is at most short bytes long.
+// a Reader would split at) and it is at most short bytes long, and no
+// longer than an id may be (MaxIDBytes).
 func (in *interner) plainNames(short int) []bool {
 	plain := make([]bool, len(in.names))
 	for i, s := range in.names {
-		plain[i] = s != "" && len(s) <= short
+		plain[i] = s != "" && len(s) <= min(short, MaxIDBytes)
 		for j := 0; j < len(s) && plain[i]; j++ {
 			plain[i] = s[j] > ' ' && s[j] < 0x7f
 		}

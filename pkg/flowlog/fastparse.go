@@ -91,8 +91,9 @@ func (r *parser) parseDefault(line []byte) bool {
 
 // scanDefault reads a line of the default format into l (all but its
 // text) when it has the exact shape vpcflow-digesterd and AWS write: the
-// version 2, fields apart by single spaces, IPv4 or zoneless IPv6
-// addresses, numbers without signs and a log status of OK. It reads the
+// version 2, fields apart by single spaces, ids of at most MaxIDBytes,
+// IPv4 or zoneless IPv6 addresses, numbers without signs and a log status
+// of OK. It reads the
 // line once, where split and parseFields each read it again, and returns
 // false for any other line, which the general way may still read.
 func scanDefault(line []byte, l *Line) bool {
@@ -112,12 +113,12 @@ func scanDefaultAt(line []byte, l *Line) (int, bool) {
 	var ok bool
 	var raws [numRaw]raw
 	var acct, iface []byte
-	if acct, i, ok = token(line, i); !ok {
+	if acct, i, ok = token(line, i); !ok || len(acct) > MaxIDBytes {
 		return 0, false
 	}
 	raws[RawAccountID] = raw{off: 2, n: uint32(len(acct))}
 	start := i
-	if iface, i, ok = token(line, i); !ok {
+	if iface, i, ok = token(line, i); !ok || len(iface) > MaxIDBytes {
 		return 0, false
 	}
 	raws[RawInterfaceID] = raw{off: uint32(start), n: uint32(len(iface))}

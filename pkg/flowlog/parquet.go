@@ -38,6 +38,19 @@ const (
 	maxParquetRowsPerByte = 32
 )
 
+// maxParquetValuesBase and maxParquetValuesPerByte bound the bytes a
+// file's rows may hand out in all, as their fields' text: 256 MiB, and 16
+// KiB for each byte of the file beyond. A row may be as long as a line
+// (WithMaxLineBytes), and a dictionary value, or a DELTA_BYTE_ARRAY value
+// that repeats the one before, costs the file a few bits a row however
+// long: without the bound a file of 32 KiB could hand out 64 GiB, each
+// byte of which is compared and copied. The densest flow-log files, 26
+// rows of a few hundred bytes a byte, stay well within it.
+const (
+	maxParquetValuesBase    = 256 << 20
+	maxParquetValuesPerByte = 16 << 10
+)
+
 // parquetReadBufferBytes is the read buffer of each column chunk: large
 // enough that a ranged read over the network fetches a useful amount, small
 // enough that the buffers of a wide file stay a few megabytes.
@@ -80,6 +93,9 @@ type parquetInput struct {
 	// nothing, and each row would carry it (WithMaxLineBytes).
 	maxRowBytes int
 	rowBytes    int // the current row's, a space after each field
+	// values is how many bytes the rows may still hand out (see
+	// maxParquetValuesBase).
+	values int64
 }
 
 // randomAccess returns r as an io.ReaderAt with its size, when it is one:
@@ -139,6 +155,7 @@ func NewParquetReader(ra io.ReaderAt, size int64, opts ...Option) (*Reader, erro
 	rd := &Reader{parser: newParser(newFormat(names))}
 	pq := &parquetInput{ctx: o.ctx, ra: ra, groups: md.RowGroups, leaves: leaves, maxRowBytes: o.maxLineBytes}
 	pq.budget.inflate = maxParquetInflateBase + maxParquetInflateRatio*size
+	pq.values = maxParquetValuesBase + maxParquetValuesPerByte*size
 	for _, i := range rd.format.idx {
 		if i >= 0 && !slices.Contains(pq.used, i) {
 			pq.used = append(pq.used, i)
@@ -335,7 +352,7 @@ func (r *Reader) nextParquet() bool {
 			pq.sinceCtx = parquetContextRows
 			if err := pq.ctx.Err(); err != nil {
 				r.err = fmt.Errorf("flowlog: read after row %d: %w", r.stats.Lines, err)
-				pq.groups, pq.left = nil, 0
+				pq.stop()
 				return false
 			}
 		}
@@ -351,7 +368,7 @@ func (r *Reader) nextParquet() bool {
 				// The storage failed, or the context ended, not the file:
 				// the read fails.
 				r.err = fmt.Errorf("flowlog: read Parquet row group %d after row %d: %w", pq.next, r.stats.Lines, err)
-				pq.groups, pq.left = nil, 0
+				pq.stop()
 				return false
 			}
 			// The rest of the group is lost, this row included.
@@ -372,10 +389,19 @@ func (r *Reader) nextParquet() bool {
 	}
 }
 
+// stop ends the read: Next returns false from now on.
+func (pq *parquetInput) stop() {
+	pq.groups, pq.next, pq.left = nil, 0, 0
+}
+
 // open starts reading the next row group.
 func (pq *parquetInput) open() {
 	g := &pq.groups[pq.next]
 	pq.next++
+	if g.NumRows == 0 {
+		// checkGroups passed it over: its chunks may be missing.
+		return
+	}
 	for k, i := range pq.used {
 		m := &g.Columns[i].MetaData
 		pq.cols[k].reset(pq.ra, chunkStart(m), m)
@@ -401,6 +427,11 @@ func (r *Reader) parquetRow() error {
 		pq.rowBytes += len(tok) + 1
 		r.fields[i] = tok
 	}
+	if int64(pq.rowBytes) > pq.values {
+		return fmt.Errorf("%w: the rows hand out more than %d bytes of values in all (%d MiB and %d KiB for each byte of the file)",
+			errParquetData, pq.values, maxParquetValuesBase>>20, maxParquetValuesPerByte>>10)
+	}
+	pq.values -= int64(pq.rowBytes)
 	return nil
 }
 

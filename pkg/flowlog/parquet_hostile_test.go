@@ -3,7 +3,12 @@ package flowlog_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -517,4 +522,158 @@ func TestParquetHostileFilesBounded(t *testing.T) {
 			require.Less(t, alloc, bound)
 		})
 	}
+}
+
+// oneRowFile is a file of one row: a flow from 10.0.0.1 to 10.0.0.2 of
+// 7 bytes, each column a dictionary of one value.
+func oneRowFile(t *testing.T) []byte {
+	t.Helper()
+	type row struct {
+		Src   string `parquet:"srcaddr"`
+		Dst   string `parquet:"dstaddr"`
+		Bytes int64  `parquet:"bytes"`
+	}
+	md := hostileMeta(t, row{})
+	var chunks []hostileChunk
+	for _, e := range md.Schema[1:] {
+		switch e.Name {
+		case "srcaddr":
+			chunks = append(chunks, dictChunk(t, pqformat.ByteArray, plainString("10.0.0.1"), 1))
+		case "dstaddr":
+			chunks = append(chunks, dictChunk(t, pqformat.ByteArray, plainString("10.0.0.2"), 1))
+		default:
+			chunks = append(chunks, dictChunk(t, pqformat.Int64, binary.LittleEndian.AppendUint64(nil, 7), 1))
+		}
+	}
+	return hostileFile(t, md, 1, chunks)
+}
+
+// plainString is s as PLAIN encodes a BYTE_ARRAY value.
+func plainString(s string) []byte {
+	return append(binary.LittleEndian.AppendUint32(nil, uint32(len(s))), s...)
+}
+
+// TestParquetEmptyRowGroupsPassedOver reads a file whose row groups of no
+// rows have no column chunks at all, before and after the one that has
+// rows: they are passed over, where the reader once looked up their
+// chunks and panicked (a file a few hundred bytes long took the process
+// down, since the built-in digester reads each file on a goroutine of
+// its own).
+func TestParquetEmptyRowGroupsPassedOver(t *testing.T) {
+	t.Parallel()
+	data := oneRowFile(t)
+	md, at := footerOf(t, data)
+	md.RowGroups = []pqformat.RowGroup{{NumRows: 0}, md.RowGroups[0], {NumRows: 0}}
+	data = withFooter(t, data[:at], md)
+	r, err := flowlog.NewParquetReader(bytes.NewReader(data), int64(len(data)))
+	require.NoError(t, err)
+	require.True(t, r.Next())
+	require.EqualValues(t, 7, r.Record().Bytes)
+	require.False(t, r.Next())
+	require.NoError(t, r.Err())
+	require.Equal(t, flowlog.Stats{Lines: 1, Used: 1}, r.Stats())
+}
+
+// failingAt fails every ReadAt once armed.
+type failingAt struct {
+	ra    io.ReaderAt
+	armed atomic.Bool
+}
+
+func (f *failingAt) ReadAt(p []byte, off int64) (int, error) {
+	if f.armed.Load() {
+		return 0, errors.New("storage failed")
+	}
+	return f.ra.ReadAt(p, off)
+}
+
+// TestParquetNextAfterAFailedRead calls Next again after a read failed:
+// it says false again, with the same error, where it once panicked.
+func TestParquetNextAfterAFailedRead(t *testing.T) {
+	t.Parallel()
+	data := oneRowFile(t)
+	ra := &failingAt{ra: bytes.NewReader(data)}
+	r, err := flowlog.NewParquetReader(ra, int64(len(data)))
+	require.NoError(t, err)
+	ra.armed.Store(true)
+	require.False(t, r.Next())
+	first := r.Err()
+	require.ErrorContains(t, first, "storage failed")
+	require.False(t, r.Next())
+	require.Equal(t, first, r.Err())
+}
+
+// dictChunk is a column chunk of n values, all the dictionary's one value,
+// plain holding it as PLAIN encodes it.
+func dictChunk(t *testing.T, typ pqformat.Type, plain []byte, n int) hostileChunk {
+	t.Helper()
+	dict := hostilePage(t, pqformat.PageHeader{Type: pqformat.DictionaryPage, UncompressedPageSize: int32(len(plain)),
+		DictionaryPageHeader: thrift.New(pqformat.DictionaryPageHeader{NumValues: 1, Encoding: pqformat.Plain})}, plain)
+	idx := append([]byte{0}, binary.AppendUvarint(nil, uint64(n)<<1)...) // bit width 0, one RLE run of n
+	data := hostilePage(t, hostileDataPage(int32(n), pqformat.RLEDictionary, int32(len(idx))), idx)
+	return hostileChunk{bytes: append(dict, data...), dictLen: int64(len(dict)), numValues: int64(n), typ: typ}
+}
+
+// TestParquetValuesBounded reads a file of a few kilobytes that claims a
+// million rows, each the same valid record of the longest values (ids of
+// MaxIDBytes, IPv6 addresses of 38 characters, counts of 19 digits), from
+// dictionaries of one value: 320 MB of text from a run of one index in
+// each column. The rows hand out their values until the file's bound,
+// 256 MiB and 16 KiB a byte of the file, is spent, and the rest are skipped
+// as malformed, exactly there. Unbounded, with values as long as a row may
+// be (DELTA_BYTE_ARRAY values, or dictionary ones, tens of kilobytes each),
+// such a file handed out 64 GiB to be compared and copied.
+func TestParquetValuesBounded(t *testing.T) {
+	t.Parallel()
+	type row struct {
+		Account string `parquet:"account_id"`
+		Iface   string `parquet:"interface_id"`
+		Src     string `parquet:"srcaddr"`
+		Dst     string `parquet:"dstaddr"`
+		SrcPort int64  `parquet:"srcport"`
+		DstPort int64  `parquet:"dstport"`
+		Proto   int64  `parquet:"protocol"`
+		Packets int64  `parquet:"packets"`
+		Bytes   int64  `parquet:"bytes"`
+		Start   int64  `parquet:"start"`
+		End     int64  `parquet:"end"`
+	}
+	const rows = 1 << 20 // as many as any file may claim
+	md := hostileMeta(t, row{})
+	const addr = "2001:db8:1234:5678:9abc:def0:1234:5678"
+	strs := map[string]string{
+		"account_id": strings.Repeat("1", flowlog.MaxIDBytes), "interface_id": strings.Repeat("e", flowlog.MaxIDBytes),
+		"srcaddr": addr, "dstaddr": addr,
+	}
+	ints := map[string]uint64{"srcport": 65535, "dstport": 65535, "protocol": 255}
+	var chunks []hostileChunk
+	rowBytes := 0
+	for _, e := range md.Schema[1:] {
+		if v, ok := strs[e.Name]; ok {
+			chunks = append(chunks, dictChunk(t, pqformat.ByteArray, plainString(v), rows))
+			rowBytes += len(v) + 1
+			continue
+		}
+		v, ok := ints[e.Name]
+		if !ok {
+			v = 1<<63 - 1
+		}
+		chunks = append(chunks, dictChunk(t, pqformat.Int64, binary.LittleEndian.AppendUint64(nil, v), rows))
+		rowBytes += len(strconv.FormatUint(v, 10)) + 1
+	}
+	data := hostileFile(t, md, rows, chunks)
+	r, err := flowlog.NewParquetReader(bytes.NewReader(data), int64(len(data)))
+	require.NoError(t, err)
+	used := 0
+	for r.Next() {
+		used++
+	}
+	require.NoError(t, r.Err())
+	bound := 256<<20 + 16<<10*len(data)
+	require.Less(t, bound/rowBytes, rows, "the file must claim more than its bound")
+	require.Equal(t, bound/rowBytes, used)
+	st := r.Stats()
+	require.EqualValues(t, rows, st.Lines)
+	require.EqualValues(t, rows-used, st.Skipped)
+	require.Equal(t, []int64{int64(used) + 1, int64(used) + 2, int64(used) + 3, int64(used) + 4, int64(used) + 5}, st.FirstSkipped)
 }

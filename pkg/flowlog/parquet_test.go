@@ -332,28 +332,28 @@ func TestParquetArrowUnsignedAndEmpty(t *testing.T) {
 }
 
 // TestParquetLongRowSkipped skips a row whose fields together are longer
-// than a line may be (WithMaxLineBytes), as the text reader skips the line:
-// a dictionary value of megabytes costs a file one index a row. The
-// default bound reads the row.
+// than a line may be (WithMaxLineBytes), as the text reader skips the line
+// (a dictionary value of megabytes costs a file one index a row), and a
+// row whose account or interface id is longer than MaxIDBytes, whatever
+// the bound.
 func TestParquetLongRowSkipped(t *testing.T) {
 	t.Parallel()
 	fields := flowlog.DefaultFields()
 	rows := sampleRows(t, 20, fields)
-	rows[3][1] = strings.Repeat("9", 40000) // account-id
+	rows[3][2] = strings.Repeat("e", 16<<10)               // interface-id: a row over 16 KiB
+	rows[5][1] = strings.Repeat("9", flowlog.MaxIDBytes)   // account-id as long as may be
+	rows[7][1] = strings.Repeat("9", flowlog.MaxIDBytes+1) // and a byte longer
+	rows[9][2] = "eni-" + strings.Repeat("f", flowlog.MaxIDBytes-3)
 	data := parquetBytes(t, flowlogtest.ParquetFile{Fields: fields, Encoding: "dict", Codec: &parquet.Zstd}, rows)
 
-	r, err := flowlog.NewParquetReader(bytes.NewReader(data), int64(len(data)), flowlog.WithMaxLineBytes(16<<10))
-	require.NoError(t, err)
-	recs, st := readRecords(t, r)
-	require.Len(t, recs, 19)
-	require.Equal(t, []int64{4}, st.FirstSkipped)
-
-	r, err = flowlog.NewParquetReader(bytes.NewReader(data), int64(len(data)))
-	require.NoError(t, err)
-	recs, st = readRecords(t, r)
-	require.Len(t, recs, 20)
-	require.Zero(t, st.Skipped)
-	require.Len(t, recs[3].AccountID, 40000)
+	for _, maxLine := range []int{16 << 10, flowlog.DefaultMaxLineBytes} {
+		r, err := flowlog.NewParquetReader(bytes.NewReader(data), int64(len(data)), flowlog.WithMaxLineBytes(maxLine))
+		require.NoError(t, err)
+		recs, st := readRecords(t, r)
+		require.Len(t, recs, 17, "bound %d", maxLine)
+		require.Equal(t, []int64{4, 8, 10}, st.FirstSkipped, "bound %d", maxLine)
+		require.Len(t, recs[4].AccountID, flowlog.MaxIDBytes)
+	}
 }
 
 // TestParquetFromFile detects Parquet by content in an *os.File whatever

@@ -28,8 +28,9 @@ const (
 	DefaultMemoryBytes = 32 << 20
 	// minMemoryBytes is the least memory a PartitionedCompactor works in.
 	minMemoryBytes = 1 << 20
-	// maxStage bounds the records staged (32 MiB), whatever the budget:
-	// past it a larger stage saves nothing.
+	// maxStage bounds the records staged, whatever the budget: 32 MiB of
+	// them, held twice (as they come and grouped), 64.5 MiB in all with
+	// their partitions' numbers. Past it a larger stage saves nothing.
 	maxStage = 1 << 19
 	// spillReadEntries is how many flows a spill file is read by at once.
 	spillReadEntries = 256
@@ -496,7 +497,8 @@ func (c *PartitionedCompactor) merge(fn func(*flowEntry) error) error {
 // hands the flows over in batches, whose lines are formatted on every core
 // and written in order, so that the merge alone is what the digest waits
 // for. The batches in flight take (2 × cores + 2) × 448 KiB, 2.6 MiB on
-// two cores (see writeBatches).
+// two cores (see writeBatches), and at most 764 KiB a batch, of lines
+// whose ids are MaxIDBytes long and addresses IPv6 of 39 characters.
 func (c *PartitionedCompactor) WriteTo(w io.Writer) (int64, error) {
 	formatters := runtime.GOMAXPROCS(0)
 	if formatters < 2 {

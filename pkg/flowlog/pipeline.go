@@ -2,6 +2,7 @@ package flowlog
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"sync"
 	"unsafe"
@@ -279,9 +280,10 @@ func (pl *pipeline) cut(src *lineSource, f format) {
 			// others, keeps them from being parsed twice.
 			first = false
 			p := newParser(f)
-			c.parse(&p, pl.makeLineRender())
-			pl.renderWith(pl.makeRender(), c)
-			c.done <- struct{}{}
+			work(c, func() {
+				c.parse(&p, pl.makeLineRender())
+				pl.renderWith(pl.makeRender(), c)
+			})
 			f = c.formatOut
 			select {
 			case pl.order <- c:
@@ -373,10 +375,30 @@ func (pl *pipeline) parseChunks() {
 	p := newParser(format{})
 	render, lines := pl.makeRender(), pl.makeLineRender()
 	for c := range pl.work {
-		c.parse(&p, lines)
-		pl.renderWith(render, c)
-		c.done <- struct{}{}
+		work(c, func() {
+			c.parse(&p, lines)
+			pl.renderWith(render, c)
+		})
 	}
+}
+
+// work runs do, a worker's work on c, then says c is done. A panic in do
+// (a Render's bug, say) becomes c's error, which fails the read: nothing
+// above a worker's goroutine could recover it, and a bug must fail a job,
+// not the process.
+func work(c *chunk, do func()) {
+	defer func() { c.done <- struct{}{} }()
+	recovering(c, do)
+}
+
+// recovering runs do, work on c, making a panic in it c's error.
+func recovering(c *chunk, do func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.err = fmt.Errorf("flowlog: reading the lines from line %d panicked: %v", c.firstLine+1, p)
+		}
+	}()
+	do()
 }
 
 // makeRender returns a new Render, or nil when the pipeline has none.
@@ -601,7 +623,7 @@ func (r *Reader) nextChunk() (*chunk, bool) {
 			if pl.newLines != nil && pl.lines == nil {
 				pl.lines = pl.newLines()
 			}
-			c.parse(&r.parser, pl.lines)
+			recovering(c, func() { c.parse(&r.parser, pl.lines) })
 		}
 		r.format = c.formatOut
 		r.stats.Lines += c.lines

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 
@@ -225,4 +226,62 @@ func TestTextChunkBytes(t *testing.T) {
 		prev = size
 	}
 	require.Less(t, textChunkBytes(4, true), lineChunkBytes)
+}
+
+// panicLines is a LineRender that panics at its line at.
+type panicLines struct{ at, seen *atomic.Int64 }
+
+func (p panicLines) Start(*Batch) {}
+func (p panicLines) Line(*Line) {
+	if p.seen.Add(1) == p.at.Load() {
+		panic("render bug")
+	}
+}
+func (p panicLines) Record(*Record) { p.Line(nil) }
+
+// TestWorkersRecoverPanics reads with a Render, a LineRender, and the
+// flows of a digest, each of which panics at one chunk, the first or a
+// later one: the read fails with an error that says so, and every worker
+// stops, where the panic, on a goroutine nothing above could recover, took
+// the process down.
+func TestWorkersRecoverPanics(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	data := messyInput(30000)
+	for _, at := range []int64{1, 3000} {
+		var seen atomic.Int64
+		var limit atomic.Int64
+		limit.Store(at)
+		opts := map[string]Option{
+			"render": WithRender(func() Render {
+				return func(b *Batch) {
+					for range b.Records {
+						panicLines{&limit, &seen}.Line(nil)
+					}
+				}
+			}),
+			"line render": WithLineRender(func() LineRender { return panicLines{&limit, &seen} }),
+		}
+		for name, opt := range opts {
+			t.Run(fmt.Sprintf("%s at %d", name, at), func(t *testing.T) {
+				seen.Store(0)
+				r, err := NewReader(bytes.NewReader(data), WithWorkers(2), WithMaxLineBytes(200), opt)
+				require.NoError(t, err)
+				for r.Next() {
+				}
+				require.ErrorContains(t, r.Err(), "panicked: render bug")
+				r.Close()
+			})
+		}
+		t.Run(fmt.Sprintf("digest at %d", at), func(t *testing.T) {
+			seen.Store(0)
+			d, _ := compacted(t, poolRecords(5, 5000, 30000), 100, 512) // chunks of 1,024 flows
+			r, err := NewReader(d, WithWorkers(2), WithLineRender(func() LineRender { return panicLines{&limit, &seen} }))
+			require.NoError(t, err)
+			for r.Next() {
+			}
+			require.ErrorContains(t, r.Err(), "panicked: render bug")
+			r.Close()
+			require.NoError(t, d.Close())
+		})
+	}
 }

@@ -24,9 +24,16 @@ const DefaultMaxLineBytes = 64 << 10
 const maxFirstSkipped = 5
 
 // maxInterned bounds the table of account and interface ids a Reader shares
-// between records, so hostile input cannot grow it without limit; past it,
-// each id is allocated.
+// between records, so hostile input cannot grow it without limit (each id
+// is at most MaxIDBytes long, so the table 4 MiB); past it, each id is
+// allocated.
 const maxInterned = 1 << 16
+
+// MaxIDBytes bounds an account or interface id: AWS's are 12 and 8 to 21
+// bytes long. A record whose id is longer is malformed, so that what a
+// window's distinct ids hold stays a few dozen bytes each, and a line of
+// megabytes cannot make a name of them.
+const MaxIDBytes = 64
 
 // minBufferBytes is the smallest read buffer, large enough that reading a
 // digest costs few system calls.
@@ -539,9 +546,18 @@ func (r *parser) parseFields() lineKind {
 			return lineMalformed
 		}
 	}
+	if r.longID(fAccountID) || r.longID(fInterfaceID) {
+		return lineMalformed
+	}
 	rec.AccountID = r.str(fAccountID)
 	rec.InterfaceID = r.str(fInterfaceID)
 	return lineRecord
+}
+
+// longID says whether id field k is longer than MaxIDBytes.
+func (r *parser) longID(k int) bool {
+	i := r.format.idx[k]
+	return i >= 0 && len(r.fields[i]) > MaxIDBytes
 }
 
 const maxInt64 = 1<<63 - 1

@@ -79,6 +79,12 @@ func TestReaderDefaultFormat(t *testing.T) {
 			SrcAddr: netip.MustParseAddr("10.0.0.1"), DstAddr: netip.MustParseAddr("10.0.0.2"),
 			SrcPort: 1, DstPort: 2, Protocol: 6, Action: "ACCEPT", LogStatus: "OK",
 		}},
+		{name: "ids as long as may be", line: strings.Replace(strings.Replace(v2Line, "123456789012", strings.Repeat("1", MaxIDBytes), 1), "eni-0a1b2c3d", strings.Repeat("e", MaxIDBytes), 1),
+			want: ptr(with(func(r *Record) {
+				r.AccountID, r.InterfaceID = strings.Repeat("1", MaxIDBytes), strings.Repeat("e", MaxIDBytes)
+			}))},
+		{name: "account id too long", line: strings.Replace(v2Line, "123456789012", strings.Repeat("1", MaxIDBytes+1), 1), skipped: true},
+		{name: "interface id too long", line: strings.Replace(v2Line, "eni-0a1b2c3d", strings.Repeat("e", MaxIDBytes+1), 1), skipped: true},
 		{name: "version missing reads as 2", line: "-" + v2Line[1:], want: ptr(v2Record())},
 		{name: "version 5", line: "5" + v2Line[1:], want: ptr(with(func(r *Record) { r.Version = 5 }))},
 		{name: "max values", line: "2 1 eni-1 255.255.255.255 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535 255 9223372036854775807 9223372036854775807 9223372036854775807 9223372036854775807 ACCEPT OK",
