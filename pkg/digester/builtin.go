@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -524,7 +525,16 @@ func (b *Builtin) readFiles(ctx context.Context, w window, files []string, comp 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(b.concurrency())
 	for _, key := range files {
-		g.Go(func() error {
+		g.Go(func() (err error) {
+			// Nothing above this goroutine could recover a panic in it
+			// (a reader's bug, met by a file of the bucket's), and a bug
+			// must fail the job, not the process.
+			defer func() {
+				if p := recover(); p != nil {
+					log.Error("flow log reader panicked", "key", key, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					err = fmt.Errorf("digester: read flow log %s: panicked: %v", key, p)
+				}
+			}()
 			st, err := b.readFile(gctx, w, key, comp)
 			lines.Add(st.Lines)
 			records.Add(st.Used)

@@ -710,6 +710,38 @@ func TestBuiltinCorruptGzipBody(t *testing.T) {
 	}
 }
 
+// panicSource is a Dir whose files panic when read, as a reader's bug
+// would on a file it meets.
+type panicSource struct{ Dir }
+
+func (s panicSource) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	rc, err := s.Dir.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{panicReader{}, rc}, nil
+}
+
+type panicReader struct{}
+
+func (panicReader) Read([]byte) (int, error) { panic("reader bug") }
+
+// TestBuiltinRecoversPanics reads a window whose files panic when read:
+// the digest fails with an error naming the file, and the process goes on,
+// where the panic, on the goroutine the file was read on, took it down.
+func TestBuiltinRecoversPanics(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := plainKey("111122223333", "us-east-1", "20261101T1010Z", -1, ".log")
+	writeTree(t, dir, map[string]string{key: body(defaultHeader, rec("111122223333", "eni-1", "10.0.0.1", "10.0.0.2", 40000, 443, 6, 1, 100, 10, 70, "ACCEPT"))})
+	_, err := digestAll(t, &Builtin{Source: panicSource{Dir{Path: dir}}}, testStart, testStop)
+	require.ErrorContains(t, err, "panicked: reader bug")
+	require.ErrorContains(t, err, key)
+}
+
 // TestBuiltinSpills digests a window of 40,000 distinct flows in the least
 // memory it takes (1 MiB, which holds about 11,000 flows): the flows spill
 // to files in SpillDir, none of which is left behind, and the digest is the

@@ -44,7 +44,7 @@ func (d Dir) List(ctx context.Context, prefix string) ([]string, error) {
 		return nil, fmt.Errorf("open flow log folder: %w", err)
 	}
 	defer root.Close()
-	f, err := root.Open(name)
+	f, err := root.OpenFile(name, os.O_RDONLY|openFolderFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -76,7 +76,8 @@ func (d Dir) List(ctx context.Context, prefix string) ([]string, error) {
 // Open opens the file key for reading. It returns an error wrapping
 // types.ErrNotFound when there is no such file, types.ErrInvalidInput for a
 // key that is not a path inside the folder, and an error for anything that is
-// not a regular file (a folder, a device, a link leading outside the folder).
+// not a regular file (a folder, a FIFO, a device, a link leading outside the
+// folder), at once: a FIFO is not waited on for a writer.
 func (d Dir) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open %q: %w", key, err)
@@ -89,7 +90,7 @@ func (d Dir) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("open flow log folder: %w", err)
 	}
 	defer root.Close() // files opened through it stay open
-	f, err := root.Open(key)
+	f, err := root.OpenFile(key, os.O_RDONLY|openFileFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open %q: %w: %w", key, types.ErrNotFound, err)
 	}
