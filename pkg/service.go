@@ -327,6 +327,8 @@ func (s *Service) queueEngine(ctx context.Context) (types.Queuer, worker.Consume
 	// A drained consumer ends its receive within its poll time, which must
 	// fit in the shutdown deadline.
 	poll := cfg.ShutdownTimeout / 2
+	// A job from the queue is checked as the worker route checks one.
+	decode := func(body []byte) (types.Job, error) { return v1.DecodeQueuedJob(body, cfg.MaxWindow) }
 	switch {
 	case strings.HasPrefix(u, "nats://") || strings.HasPrefix(u, "tls://"):
 		js, err := queuer.NewJetStream(ctx, queuer.JetStreamOptions{
@@ -337,6 +339,7 @@ func (s *Service) queueEngine(ctx context.Context) (types.Queuer, worker.Consume
 			Workers:    cfg.Workers,
 			PollWait:   min(5*time.Second, poll),
 			Logger:     s.Logger,
+			DecodeJob:  decode,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("GRAPHERD_QUEUE_URL: %w", err)
@@ -357,6 +360,7 @@ func (s *Service) queueEngine(ctx context.Context) (types.Queuer, worker.Consume
 			Workers:           cfg.Workers,
 			WaitTime:          min(20*time.Second, poll),
 			Logger:            s.Logger,
+			DecodeJob:         decode,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("GRAPHERD_QUEUE_URL: %w", err)

@@ -78,6 +78,7 @@ type loopConfig struct {
 	retryDelay    time.Duration
 	maxRetryDelay time.Duration
 	log           *slog.Logger
+	decode        func(body []byte) (types.Job, error) // nil: decodeJSON
 }
 
 // loop runs deliveries from a source through a worker.Handler. It
@@ -116,6 +117,9 @@ func newLoop(cfg loopConfig, src source) *loop {
 	}
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.decode == nil {
+		cfg.decode = decodeJSON
 	}
 	return &loop{cfg: cfg, src: src, draining: make(chan struct{}), idle: make(chan struct{})}
 }
@@ -269,6 +273,13 @@ func (l *loop) drain(ctx context.Context) error {
 	return fmt.Errorf("%s consumer drain: %w", l.cfg.engine, ctx.Err())
 }
 
+// decodeJSON reads a message's body as a job's JSON, unchecked.
+func decodeJSON(body []byte) (types.Job, error) {
+	var job types.Job
+	err := json.Unmarshal(body, &job)
+	return job, err
+}
+
 // handle runs one delivery through h, keeping it alive meanwhile, and
 // settles it by the result.
 func (l *loop) handle(ctx context.Context, h worker.Handler, m message, slots chan struct{}) {
@@ -276,8 +287,8 @@ func (l *loop) handle(ctx context.Context, h worker.Handler, m message, slots ch
 		<-slots
 		l.end()
 	}()
-	var job types.Job
-	if err := json.Unmarshal(m.body(), &job); err != nil {
+	job, err := l.cfg.decode(m.body())
+	if err != nil {
 		sctx, cancel := settleContext(ctx)
 		defer cancel()
 		reason := fmt.Errorf("%w: message body is not a job: %w", types.ErrInvalidInput, err)

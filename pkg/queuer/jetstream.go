@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -54,7 +55,14 @@ const (
 	headerDeadStream   = "Grapherd-Stream"
 	headerDeadSequence = "Grapherd-Stream-Sequence"
 	headerDeadReason   = "Grapherd-Reason"
+	// headerDeadTruncated is the length of a body cut short to fit the
+	// server's largest message beside the headers.
+	headerDeadTruncated = "Grapherd-Truncated"
 )
+
+// deadLetterHeaderRoom is the room a dead letter keeps for its headers when
+// its body is as long as the server takes.
+const deadLetterHeaderRoom = 4 << 10
 
 // JetStreamOptions configures a JetStream producer and consumer. Zero fields
 // take the defaults named on them.
@@ -118,6 +126,11 @@ type JetStreamOptions struct {
 	// Logger receives the settings at start and the consumer's events;
 	// nil discards them.
 	Logger *slog.Logger
+	// DecodeJob reads a message's body as a job, refusing one that is
+	// not a valid job (pkg's service checks it as the worker route checks
+	// its body); nil: as JSON, unchecked. A refused message is rejected
+	// as a malformed one is.
+	DecodeJob func(body []byte) (types.Job, error)
 }
 
 // JetStream is a types.Queuer that publishes jobs to a NATS JetStream
@@ -161,6 +174,11 @@ func NewJetStream(ctx context.Context, o JetStreamOptions) (*JetStream, error) {
 	nopts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
+		// A server that refuses the credentials twice in a row (being
+		// restarted, its auth not ready, keys being rotated) would
+		// otherwise close the connection for good, and the consumer with
+		// it, while the process stays up.
+		nats.IgnoreAuthErrorAbort(),
 		nats.ReconnectWait(o.ReconnectWait),
 		// While disconnected, publishing fails at once (the API answers
 		// 503) instead of piling up in a buffer that a crash would lose.
@@ -171,7 +189,7 @@ func NewJetStream(ctx context.Context, o JetStreamOptions) (*JetStream, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("queue_reconnected", "engine", "jetstream", "server", nc.ConnectedUrlRedacted())
+			log.Info("queue_reconnected", "engine", "jetstream", "server", redactURL(nc.ConnectedUrl()))
 		}),
 	}
 	if o.CredsFile != "" {
@@ -200,6 +218,7 @@ func NewJetStream(ctx context.Context, o JetStreamOptions) (*JetStream, error) {
 		retryDelay:    o.RetryDelay,
 		maxRetryDelay: o.MaxRetryDelay,
 		log:           log,
+		decode:        o.DecodeJob,
 	}, j)
 	return j, nil
 }
@@ -287,7 +306,7 @@ func (j *JetStream) setUp(ctx context.Context) error {
 			"max_deliver", ci.Config.MaxDeliver, "GRAPHERD_QUEUE_MAX_DELIVER", o.MaxDeliver)
 	}
 	ws, ds := j.work.CachedInfo().Config, j.dead.CachedInfo().Config
-	j.log.Info("queue_ready", "engine", "jetstream", "server", j.nc.ConnectedUrlRedacted(),
+	j.log.Info("queue_ready", "engine", "jetstream", "server", redactURL(j.nc.ConnectedUrl()),
 		"stream", ws.Name, "subject", o.Subject, "retention", ws.Retention.String(), "storage", ws.Storage.String(),
 		"duplicates", ws.Duplicates.String(),
 		"consumer", ci.Name, "ack_wait", ci.Config.AckWait.String(), "max_deliver", ci.Config.MaxDeliver,
@@ -509,6 +528,14 @@ func (j *JetStream) deadLetter(msg *nats.Msg) {
 func (j *JetStream) publishDeadLetter(ctx context.Context, data []byte, seq uint64, reason string) error {
 	id := j.opts.Stream + "/" + strconv.FormatUint(seq, 10)
 	dl := nats.NewMsg(j.opts.DeadLetterSubject)
+	if room := max(int(j.nc.MaxPayload())-deadLetterHeaderRoom, 0); len(data) > room {
+		// The body fitted alone, not with the headers: a copy that could
+		// not be stored would leave the message in the work stream for
+		// ever, delivered and failed again. Its start is kept, and its
+		// length.
+		dl.Header.Set(headerDeadTruncated, strconv.Itoa(len(data)))
+		data = data[:room]
+	}
 	dl.Data = data
 	dl.Header.Set(headerDeadStream, j.opts.Stream)
 	dl.Header.Set(headerDeadSequence, strconv.FormatUint(seq, 10))
@@ -529,15 +556,26 @@ func unavailable(err error) error {
 	return err
 }
 
-// redactURL hides the password or token of a server URL (or list of URLs)
-// in messages.
+// redactURL returns raw, a server URL or a comma-separated list of them,
+// with each one's credentials masked: user:password@ as user:xxxxx@, and
+// token@ as xxxxx@.
 func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if err != nil {
-			return "(unparsable URL)"
+	urls := strings.Split(raw, ",")
+	for k, one := range urls {
+		u, err := url.Parse(strings.TrimSpace(one))
+		switch {
+		case err != nil:
+			urls[k] = "(unparsable URL)"
+		case u.User != nil:
+			if _, ok := u.User.Password(); !ok {
+				u.User = url.User("xxxxx") // a token
+				urls[k] = u.String()
+				break
+			}
+			urls[k] = u.Redacted()
+		default:
+			urls[k] = u.String()
 		}
-		return raw
 	}
-	return u.Redacted()
+	return strings.Join(urls, ",")
 }

@@ -58,7 +58,9 @@ type SQSOptions struct {
 	// by extending it every third of it. Zero means the queue's own.
 	VisibilityTimeout time.Duration
 	// WaitTime is how long one receive waits for jobs (a long poll); at most
-	// and by default 20s, in whole seconds. A drain lets the receive under
+	// and by default 20s, in whole seconds rounded up, so at least 1s: a
+	// wait of none makes each receive a short poll, answered at once by an
+	// empty queue, and the consumer would spin on it. A drain lets the receive under
 	// way end (an abandoned long poll may still be handed messages, hidden
 	// then until their visibility timeout), so Run returns within WaitTime
 	// after Drain: keep it below GRAPHERD_SHUTDOWN_TIMEOUT.
@@ -72,6 +74,11 @@ type SQSOptions struct {
 	// Logger receives the settings at start and the consumer's events;
 	// nil discards them.
 	Logger *slog.Logger
+	// DecodeJob reads a message's body as a job, refusing one that is
+	// not a valid job (pkg's service checks it as the worker route checks
+	// its body); nil: as JSON, unchecked. A refused message is rejected
+	// as a malformed one is.
+	DecodeJob func(body []byte) (types.Job, error)
 }
 
 // SQS is a types.Queuer that sends jobs to an Amazon SQS queue, and a
@@ -119,6 +126,7 @@ func NewSQS(ctx context.Context, o SQSOptions) (*SQS, error) {
 	if o.WaitTime <= 0 || o.WaitTime > maxWaitTime {
 		o.WaitTime = maxWaitTime
 	}
+	o.WaitTime = (o.WaitTime + time.Second - 1).Truncate(time.Second)
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -162,6 +170,7 @@ func NewSQS(ctx context.Context, o SQSOptions) (*SQS, error) {
 		retryDelay:    o.RetryDelay,
 		maxRetryDelay: min(orDefault(o.MaxRetryDelay, defaultMaxRetryDelay), maxVisibility),
 		log:           log,
+		decode:        o.DecodeJob,
 	}, q)
 	return q, nil
 }

@@ -392,6 +392,14 @@ func (c *Config) LogAttrs() []slog.Attr {
 		case "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS":
 			attrs = append(attrs, slog.String(key, redactURLString(fv.String())))
 			continue
+		case "GRAPHERD_QUEUE_URL":
+			// nats://user:password@host, token@host, or a list of them.
+			urls := strings.Split(fv.String(), ",")
+			for k := range urls {
+				urls[k] = redactURLString(strings.TrimSpace(urls[k]))
+			}
+			attrs = append(attrs, slog.String(key, strings.Join(urls, ",")))
+			continue
 		}
 		switch v := fv.Interface().(type) {
 		case *url.URL:

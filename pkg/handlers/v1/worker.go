@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -90,8 +91,8 @@ func (h *Worker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, logger, err)
 		return
 	}
-	if h.MaxWindow > 0 && job.Stop.After(job.Start.Add(h.MaxWindow)) {
-		writeError(w, r, logger, invalidf("job window of %s is longer than the limit of %s", windowLength(job.Start, job.Stop), h.MaxWindow))
+	if err := checkJobWindow(job, h.MaxWindow); err != nil {
+		writeError(w, r, logger, err)
 		return
 	}
 	logger = logger.With(slog.String("id", job.ID))
@@ -234,6 +235,30 @@ func DecodeJob(r io.Reader) (types.Job, error) {
 		return types.Job{}, invalidf("job id %s is not the id of the window %s to %s (%s)", body.ID, quoteInput(body.Start), quoteInput(body.Stop), id)
 	}
 	return types.Job{ID: strings.ToLower(body.ID), Start: start, Stop: stop, Token: body.Token}, nil
+}
+
+// DecodeQueuedJob reads a job taken from a queue engine as the worker route
+// reads its body: DecodeJob's checks, and a window no longer than maxWindow
+// (0: no bound), so that a forged or replayed message, like a forged
+// request, can only ever make the graph of its own window.
+func DecodeQueuedJob(body []byte, maxWindow time.Duration) (types.Job, error) {
+	job, err := DecodeJob(bytes.NewReader(body))
+	if err != nil {
+		return types.Job{}, err
+	}
+	if err := checkJobWindow(job, maxWindow); err != nil {
+		return types.Job{}, err
+	}
+	return job, nil
+}
+
+// checkJobWindow refuses a job whose window is longer than max (0: no
+// bound).
+func checkJobWindow(job types.Job, max time.Duration) error {
+	if max > 0 && job.Stop.After(job.Start.Add(max)) {
+		return invalidf("job window of %s is longer than the limit of %s", windowLength(job.Start, job.Stop), max)
+	}
+	return nil
 }
 
 // readFailed reports whether err is the body's reader failing (too large,
