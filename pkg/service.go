@@ -157,7 +157,7 @@ func (s *Service) BindRoutes(r chi.Router) error {
 		WriteTimeout: cfg.RequestTimeout,
 		Views: v1.ViewLimits{
 			MaxNodes: cfg.ViewMaxNodes, MaxEdges: cfg.ViewMaxEdges,
-			MaxSVGNodes: cfg.ViewMaxSVGNodes, SVGTimeout: cfg.ViewSVGTimeout,
+			MaxSVGNodes: cfg.ViewMaxSVGNodes, MaxSVGEdges: cfg.ViewMaxSVGEdges, SVGTimeout: cfg.ViewSVGTimeout,
 		},
 	}
 	r.Post("/", graph.Post)
@@ -257,10 +257,13 @@ func (s *Service) initLocked(ctx context.Context) error {
 		if s.Storage, err = s.defaultStorage(ctx); err != nil {
 			return err
 		}
-		if s.Config.GraphStorageCompression == runtime.CompressionGzip {
+		// Either way, graphs stored compressed are read as DOT: those
+		// stored while the setting was gzip, once it is off again.
+		gz := s.Config.GraphStorageCompression == runtime.CompressionGzip
+		if gz {
 			s.Logger.Info("graphs are stored gzip-compressed")
-			s.Storage = &storage.Gzip{Storage: s.Storage}
 		}
+		s.Storage = &storage.Gzip{Storage: s.Storage, StorePlain: !gz}
 	}
 	if s.Marker == nil {
 		if s.Marker, err = s.defaultMarker(ctx); err != nil {

@@ -247,6 +247,9 @@ type Config struct {
 	ViewMaxEdges int `env:"GRAPHERD_VIEW_MAX_EDGES" envDefault:"100000"`
 	// ViewMaxSVGNodes caps the nodes of an SVG view, which Graphviz lays out.
 	ViewMaxSVGNodes int `env:"GRAPHERD_VIEW_MAX_SVG_NODES" envDefault:"2000"`
+	// ViewMaxSVGEdges caps the edges of an SVG view: Graphviz lays out and
+	// labels each one.
+	ViewMaxSVGEdges int `env:"GRAPHERD_VIEW_MAX_SVG_EDGES" envDefault:"10000"`
 	// ViewSVGTimeout bounds one Graphviz layout.
 	ViewSVGTimeout time.Duration `env:"GRAPHERD_VIEW_SVG_TIMEOUT" envDefault:"60s"`
 }
@@ -727,6 +730,7 @@ func (l *loader) validate(c *Config) {
 	l.between("GRAPHERD_VIEW_MAX_NODES", int64(c.ViewMaxNodes), 1, 10_000_000)
 	l.between("GRAPHERD_VIEW_MAX_EDGES", int64(c.ViewMaxEdges), 1, 100_000_000)
 	l.between("GRAPHERD_VIEW_MAX_SVG_NODES", int64(c.ViewMaxSVGNodes), 1, 1_000_000)
+	l.between("GRAPHERD_VIEW_MAX_SVG_EDGES", int64(c.ViewMaxSVGEdges), 1, 10_000_000)
 	l.positive("GRAPHERD_VIEW_SVG_TIMEOUT", c.ViewSVGTimeout, "a duration greater than 0")
 }
 

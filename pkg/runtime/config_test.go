@@ -120,7 +120,7 @@ func TestLoadDeclaresEverySeedVariable(t *testing.T) {
 		"GRAPHERD_JOB_TIMEOUT", "GRAPHERD_WORKER_TOKEN", "GRAPHERD_ROLE", "GRAPHERD_QUEUE_URL",
 		"GRAPHERD_QUEUE_MAX_DELIVER", "GRAPHERD_QUEUE_ACK_WAIT", "GRAPHERD_QUEUE_RETRY_DELAY",
 		// Views.
-		"GRAPHERD_VIEW_MAX_NODES", "GRAPHERD_VIEW_MAX_EDGES", "GRAPHERD_VIEW_MAX_SVG_NODES", "GRAPHERD_VIEW_SVG_TIMEOUT",
+		"GRAPHERD_VIEW_MAX_NODES", "GRAPHERD_VIEW_MAX_EDGES", "GRAPHERD_VIEW_MAX_SVG_NODES", "GRAPHERD_VIEW_MAX_SVG_EDGES", "GRAPHERD_VIEW_SVG_TIMEOUT",
 		// Limits and storage options of the digest and graph.
 		"GRAPHERD_MAX_FLOWS", "GRAPH_STORAGE_COMPRESSION", "GRAPHERD_DIGEST_MEMORY_BYTES", "GRAPHERD_SPILL_DIR",
 	}
@@ -324,9 +324,9 @@ func TestLoadValidValues(t *testing.T) {
 		}},
 		{"views", map[string]string{
 			"GRAPHERD_VIEW_MAX_NODES": "500", "GRAPHERD_VIEW_MAX_EDGES": "900", "GRAPHERD_VIEW_MAX_SVG_NODES": "50",
-			"GRAPHERD_VIEW_SVG_TIMEOUT": "5s",
+			"GRAPHERD_VIEW_MAX_SVG_EDGES": "70", "GRAPHERD_VIEW_SVG_TIMEOUT": "5s",
 		}, func(t *testing.T, c *Config) {
-			require.Equal(t, []int{500, 900, 50}, []int{c.ViewMaxNodes, c.ViewMaxEdges, c.ViewMaxSVGNodes})
+			require.Equal(t, []int{500, 900, 50, 70}, []int{c.ViewMaxNodes, c.ViewMaxEdges, c.ViewMaxSVGNodes, c.ViewMaxSVGEdges})
 			require.Equal(t, 5*time.Second, c.ViewSVGTimeout)
 		}},
 	}
@@ -449,6 +449,7 @@ func TestLoadInvalidValuesNameTheVariable(t *testing.T) {
 		{"GRAPHERD_VIEW_MAX_NODES", "0", nil, "between 1 and"},
 		{"GRAPHERD_VIEW_MAX_EDGES", "many", nil, "not a whole number"},
 		{"GRAPHERD_VIEW_MAX_SVG_NODES", "-1", nil, "between 1 and"},
+		{"GRAPHERD_VIEW_MAX_SVG_EDGES", "0", nil, "between 1 and"},
 		{"GRAPHERD_VIEW_SVG_TIMEOUT", "0s", nil, "greater than 0"},
 	}
 	for _, tt := range tests {

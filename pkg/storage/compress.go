@@ -39,6 +39,11 @@ type Gzip struct {
 	// Level is the compression level (gzip.BestSpeed to gzip.BestCompression);
 	// 0 means gzip.BestSpeed: a graph is written as fast as it is made.
 	Level int
+	// StorePlain stores graphs as they come, uncompressed, while Get and
+	// GetEncoded still tell compressed ones apart: what the service wraps
+	// its storage in when GRAPH_STORAGE_COMPRESSION is off, so that the
+	// graphs stored while it was gzip are still served as DOT.
+	StorePlain bool
 }
 
 var (
@@ -51,6 +56,9 @@ var (
 // with the wrapped Storage's guarantees: when r fails, nothing new becomes
 // visible.
 func (g *Gzip) Store(ctx context.Context, id string, r io.Reader) error {
+	if g.StorePlain {
+		return g.Storage.Store(ctx, id, r)
+	}
 	level := g.Level
 	if level == 0 {
 		level = gzip.BestSpeed
@@ -78,6 +86,15 @@ func (g *Gzip) Store(ctx context.Context, id string, r io.Reader) error {
 }
 
 var errStoreEnded = errors.New("store ended")
+
+// Ping asks the wrapped Storage whether its backend can be reached, when
+// it can be asked; nil otherwise.
+func (g *Gzip) Ping(ctx context.Context) error {
+	if p, ok := g.Storage.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
 
 // Get returns the plain DOT of the graph id, decompressing it when it is
 // stored compressed. A compressed graph that turns out corrupt fails the
