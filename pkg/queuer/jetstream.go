@@ -566,15 +566,11 @@ func redactURL(raw string) string {
 		switch {
 		case err != nil:
 			urls[k] = "(unparsable URL)"
-		case u.User != nil:
-			if _, ok := u.User.Password(); !ok {
+		default:
+			if _, ok := u.User.Password(); u.User != nil && !ok {
 				u.User = url.User("xxxxx") // a token
-				urls[k] = u.String()
-				break
 			}
 			urls[k] = u.Redacted()
-		default:
-			urls[k] = u.String()
 		}
 	}
 	return strings.Join(urls, ",")

@@ -60,10 +60,11 @@ type SQSOptions struct {
 	// WaitTime is how long one receive waits for jobs (a long poll); at most
 	// and by default 20s, in whole seconds rounded up, so at least 1s: a
 	// wait of none makes each receive a short poll, answered at once by an
-	// empty queue, and the consumer would spin on it. A drain lets the receive under
-	// way end (an abandoned long poll may still be handed messages, hidden
-	// then until their visibility timeout), so Run returns within WaitTime
-	// after Drain: keep it below GRAPHERD_SHUTDOWN_TIMEOUT.
+	// empty queue, and the consumer would spin on it. A drain lets the
+	// receive under way end (an abandoned long poll may still be handed
+	// messages, hidden then until their visibility timeout), so Run
+	// returns within WaitTime after Drain: keep it below
+	// GRAPHERD_SHUTDOWN_TIMEOUT.
 	WaitTime time.Duration
 	// RetryDelay is the wait before the next delivery of a job that failed
 	// with a retryable error, doubled for each further one up to
