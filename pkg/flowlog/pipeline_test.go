@@ -229,11 +229,14 @@ func TestTextChunkBytes(t *testing.T) {
 }
 
 // panicLines is a LineRender that panics at its line at.
-type panicLines struct{ at, seen *atomic.Int64 }
+type panicLines struct {
+	at   int64
+	seen *atomic.Int64 // the subtest's own: a closed read's workers may finish their chunks
+}
 
 func (p panicLines) Start(*Batch) {}
 func (p panicLines) Line(*Line) {
-	if p.seen.Add(1) == p.at.Load() {
+	if p.seen.Add(1) == p.at {
 		panic("render bug")
 	}
 }
@@ -248,23 +251,21 @@ func TestWorkersRecoverPanics(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	data := messyInput(30000)
 	for _, at := range []int64{1, 3000} {
-		var seen atomic.Int64
-		var limit atomic.Int64
-		limit.Store(at)
-		opts := map[string]Option{
-			"render": WithRender(func() Render {
-				return func(b *Batch) {
-					for range b.Records {
-						panicLines{&limit, &seen}.Line(nil)
+		opts := map[string]func(p panicLines) Option{
+			"render": func(p panicLines) Option {
+				return WithRender(func() Render {
+					return func(b *Batch) {
+						for range b.Records {
+							p.Line(nil)
+						}
 					}
-				}
-			}),
-			"line render": WithLineRender(func() LineRender { return panicLines{&limit, &seen} }),
+				})
+			},
+			"line render": func(p panicLines) Option { return WithLineRender(func() LineRender { return p }) },
 		}
 		for name, opt := range opts {
 			t.Run(fmt.Sprintf("%s at %d", name, at), func(t *testing.T) {
-				seen.Store(0)
-				r, err := NewReader(bytes.NewReader(data), WithWorkers(2), WithMaxLineBytes(200), opt)
+				r, err := NewReader(bytes.NewReader(data), WithWorkers(2), WithMaxLineBytes(200), opt(panicLines{at, new(atomic.Int64)}))
 				require.NoError(t, err)
 				for r.Next() {
 				}
@@ -273,9 +274,9 @@ func TestWorkersRecoverPanics(t *testing.T) {
 			})
 		}
 		t.Run(fmt.Sprintf("digest at %d", at), func(t *testing.T) {
-			seen.Store(0)
 			d, _ := compacted(t, poolRecords(5, 5000, 30000), 100, 512) // chunks of 1,024 flows
-			r, err := NewReader(d, WithWorkers(2), WithLineRender(func() LineRender { return panicLines{&limit, &seen} }))
+			p := panicLines{at, new(atomic.Int64)}
+			r, err := NewReader(d, WithWorkers(2), WithLineRender(func() LineRender { return p }))
 			require.NoError(t, err)
 			for r.Next() {
 			}

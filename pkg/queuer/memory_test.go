@@ -181,9 +181,10 @@ func TestMemoryCloseDeadline(t *testing.T) {
 	for i := 2; i < 6; i++ {
 		require.NoError(t, m.Queue(context.Background(), job(i)))
 	}
+	// Timed from before the deadline is set, which the drain waits for.
+	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	began := time.Now()
 	err := m.Drain(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Contains(t, err.Error(), "cancelled 2 running jobs, released 4 waiting")
